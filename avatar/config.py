@@ -1,0 +1,300 @@
+"""Configuration: dataclasses of plain values, named recipes in YAML, overrides from the command line.
+
+A config is an `AvatarConfig` made of sections (`decode`, `track`, ...). Each field has a docstring under
+it; the command line turns every field into a flag (`--decode.size 256`) with that docstring as its help.
+A recipe (`recipes/NAME.yaml`, or any YAML path) holds plain values for some fields; values not given
+keep their defaults. A run saves the resolved config as JSON with `SCHEMA_VERSION`.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import json
+import textwrap
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from avatar.errors import AvatarError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class DecodeConfig:
+    fps: int = 25
+    """Frame rate of the processed video; every input is resampled to it."""
+    size: int = 512
+    """Side in pixels of the square processed frames; smaller input is not upscaled."""
+    audio_sample_rate: int = 16000
+    """Sample rate of the extracted mono audio track."""
+    jpeg_quality: int = 95
+    """JPEG quality of the stored frames."""
+    min_duration_s: float = 3.0
+    """Shortest video accepted, in seconds."""
+    crop_face_fraction: float = 0.42
+    """Height of the face (brow to chin) as a fraction of the square crop, for non-square input."""
+    test_fraction: float = 0.1
+    """Fraction of frames at the end of the video held out for evaluation."""
+    min_test_s: float = 5.0
+    """Hold out at least this many seconds when that leaves at least 75 % of the video for training."""
+
+
+@dataclass
+class TrackConfig:
+    model_path: str = ""
+    """Own MediaPipe face_landmarker.task bundle; empty uses AVATAR_FACE_LANDMARKER or the model cache."""
+    max_gap_s: float = 0.5
+    """Gaps in tracking up to this long are interpolated (and flagged); longer ones are marked invalid."""
+    min_tracked_fraction: float = 0.5
+    """Refuse the video when the face is found in fewer frames than this."""
+
+
+@dataclass
+class PoseConfig:
+    focal_px: float = 0.0
+    """Focal length in pixels of the processed frames; 0 solves it from the landmarks."""
+    fit_template: bool = True
+    """Fit the canonical head template to this person's face (otherwise use it as it is)."""
+    smoothness: float = 6.0
+    """Weight of the temporal smoothness prior on head rotation and translation (0 disables it)."""
+    robust_scale_px: float = 1.5
+    """Reprojection residual (pixels) above which the loss grows linearly instead of quadratically."""
+    iterations: int = 30
+    """Levenberg-Marquardt iterations of the joint pose refinement (it stops earlier once converged)."""
+
+
+@dataclass
+class SegmentConfig:
+    model_path: str = ""
+    """Own selfie_segmentation.tflite; empty uses AVATAR_SELFIE_SEGMENTER or the model cache."""
+    threshold: float = 0.5
+    """Person-mask confidence above which a pixel belongs to the person."""
+    background_samples: int = 120
+    """Frames sampled across the video to build the static background plate."""
+
+
+@dataclass
+class AudioConfig:
+    mel_bins: int = 80
+    """Number of log-mel bands."""
+    pitch_min_hz: float = 60.0
+    """Lowest pitch searched."""
+    pitch_max_hz: float = 500.0
+    """Highest pitch searched."""
+    chunk_s: float = 20.0
+    """Length of the pieces the phoneme recogniser sees at a time (bounds its memory)."""
+
+
+@dataclass
+class ReportConfig:
+    preview: bool = True
+    """Write preview.mp4 with landmarks, head-pose axes and masks drawn over the video."""
+
+
+@dataclass
+class PreprocessConfig:
+    workers: int = 2
+    """Stages that do not depend on each other run at the same time on this many threads."""
+
+
+@dataclass
+class AvatarConfig:
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+
+# ----------------------------------------------------------------------------------------------
+# Field metadata
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring written under each field of a dataclass, by field name."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def leaf_fields(cfg_cls: type = AvatarConfig) -> list[tuple[str, str, Any, Any, str]]:
+    """(section, name, type, default, doc) of every field of every section."""
+    out = []
+    for section in dataclasses.fields(cfg_cls):
+        section_cls = _field_types(cfg_cls)[section.name]
+        docs = field_docs(section_cls)
+        defaults = section_cls()
+        for f in dataclasses.fields(section_cls):
+            out.append((section.name, f.name, _field_types(section_cls)[f.name], getattr(defaults, f.name), docs.get(f.name, "")))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Values from text (command line) and from YAML
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_text(text: str, tp: Any, key: str) -> Any:
+    """Parse a command-line string into a field of type `tp`."""
+    try:
+        if tp is bool:
+            low = text.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError
+        if typing.get_origin(tp) is tuple:
+            item = typing.get_args(tp)[0]
+            return tuple(parse_text(part, item, key) for part in text.split(",") if part.strip())
+        if typing.get_origin(tp) is typing.Literal:
+            if text not in typing.get_args(tp):
+                raise ValueError
+            return text
+        return tp(text)
+    except ValueError:
+        raise AvatarError(f"--{key} {text!r} is not a valid {_type_name(tp)}") from None
+
+
+def coerce_value(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check a value read from YAML/JSON against the field type; ints are accepted for floats."""
+    if typing.get_origin(tp) is tuple and isinstance(value, (list, tuple)):
+        item = typing.get_args(tp)[0]
+        return tuple(coerce_value(v, item, key, source) for v in value)
+    if typing.get_origin(tp) is typing.Literal and value in typing.get_args(tp):
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, str, bool, float) and type(value) is tp:
+        return value
+    raise AvatarError(f"{source}: {key} = {value!r} is not a valid {_type_name(tp)}")
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Literal:
+        return "choice of " + ", ".join(map(str, typing.get_args(tp)))
+    if typing.get_origin(tp) is tuple:
+        return "comma-separated list"
+    return {bool: "true/false", int: "integer", float: "number", str: "string"}.get(tp, str(tp))
+
+
+# ----------------------------------------------------------------------------------------------
+# Building a config
+
+
+def apply_values(cfg: AvatarConfig, values: dict, source: str) -> AvatarConfig:
+    """Set the fields named in a nested {section: {field: value}} mapping."""
+    if not isinstance(values, dict):
+        raise AvatarError(f"{source}: expected a mapping of sections, got {type(values).__name__}")
+    sections = {f.name for f in dataclasses.fields(cfg)}
+    for section, entries in values.items():
+        if section not in sections:
+            raise AvatarError(f"{source}: unknown section {section!r}; known sections: {', '.join(sorted(sections))}")
+        target = getattr(cfg, section)
+        if not isinstance(entries, dict):
+            raise AvatarError(f"{source}: section {section!r} must be a mapping of fields")
+        types = _field_types(type(target))
+        for name, value in entries.items():
+            if name not in types:
+                raise AvatarError(
+                    f"{source}: unknown setting {section}.{name}; known: {', '.join(sorted(types))}"
+                )
+            setattr(target, name, coerce_value(value, types[name], f"{section}.{name}", source))
+    return cfg
+
+
+def recipe_path(name: str) -> Path:
+    """A recipe by name (`recipes/NAME.yaml`) or by path to a YAML file."""
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.is_file():
+            raise AvatarError(f"recipe file {name} does not exist")
+        return candidate
+    path = Path(str(resources.files("avatar.recipes").joinpath(f"{name}.yaml")))
+    if not path.is_file():
+        raise AvatarError(f"unknown recipe {name!r}; available: {', '.join(available_recipes())}")
+    return path
+
+
+def available_recipes() -> list[str]:
+    folder = resources.files("avatar.recipes")
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_config(recipe: str | None = None, overrides: dict[str, str] | None = None) -> AvatarConfig:
+    """Defaults, then the recipe's values, then command-line overrides {"section.field": "text"}."""
+    import yaml
+
+    cfg = AvatarConfig()
+    if recipe:
+        path = recipe_path(recipe)
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise AvatarError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        apply_values(cfg, values, f"recipe {path.name}")
+    for key, text in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        target = getattr(cfg, section, None)
+        types = _field_types(type(target)) if target is not None else {}
+        if name not in types:
+            raise AvatarError(f"unknown setting --{key}; see `avatar --help-config`")
+        setattr(target, name, parse_text(text, types[name], key))
+    return cfg
+
+
+def config_to_dict(cfg: AvatarConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(data: dict, source: str) -> AvatarConfig:
+    return apply_values(AvatarConfig(), data, source)
+
+
+def save_config(cfg: AvatarConfig, path: Path, recipe: str | None) -> None:
+    from avatar.io_utils import atomic_write_text
+
+    payload = {"schema_version": SCHEMA_VERSION, "recipe": recipe, "config": config_to_dict(cfg)}
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
+
+
+def load_saved_config(path: Path) -> AvatarConfig:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AvatarError(f"cannot read config {path}: {exc}") from None
+    if payload.get("schema_version") != SCHEMA_VERSION:
+        raise AvatarError(
+            f"{path} has config schema {payload.get('schema_version')}, this avatar reads {SCHEMA_VERSION}; "
+            "re-run the command that wrote it"
+        )
+    return config_from_dict(payload.get("config", {}), str(path))

@@ -1,0 +1,109 @@
+"""Stage `report`: quality.json (numbers) and preview.mp4 (landmarks, head-pose axes and masks drawn
+over the video, with its audio) so a person can see at a glance whether tracking worked."""
+from __future__ import annotations
+
+import numpy as np
+
+from avatar.geometry import head_angles_deg, rotation_jitter_deg
+from avatar.io_utils import atomic_write_json, load_npz
+from avatar.preprocess.frames import iter_frames
+from avatar.preprocess.segment import HEAD, MOUTH, TORSO
+from avatar.preprocess.stages import StageContext
+from avatar.preprocess.track import read_manifest
+
+_TINT = np.zeros((256, 3), np.uint8)
+_TINT[[TORSO, HEAD, MOUTH]] = [(40, 200, 90), (60, 120, 255), (255, 60, 60)]
+AXIS_CM = 6.0
+
+
+def quality_report(manifest: dict, tracking: dict, features: dict, masks_nonempty: float, background_seen: float) -> dict:
+    tracked, valid = tracking["tracked"], tracking["valid"]
+    use = tracked & ~tracking["interpolated"]
+    residuals = tracking["stable_residuals"][use]
+    width = manifest["width"]
+    median_px = float(np.median(residuals)) if residuals.size else float("nan")
+    ours = rotation_jitter_deg(tracking["head_pose"], use)
+    raw = rotation_jitter_deg(tracking["mediapipe_head_pose"], use)
+    depth = tracking["head_pose"][:, 2, 3]
+    log_scale = np.log(tracking["intrinsics"][0, 0] / np.maximum(depth, 1e-6))
+    scale_jitter = np.sqrt(np.mean(np.diff(log_scale, 2) ** 2)) * 100 if len(depth) > 2 else 0.0
+    angles = head_angles_deg(tracking["head_pose"])
+    axes = ("yaw", "pitch", "roll")
+    rows = {k: int(len(features[k])) for k in ("ppg", "mel", "energy", "pitch")}
+    return {
+        "frames": int(len(tracked)),
+        "tracked_fraction": round(float(tracked.mean()), 4),
+        "interpolated_frames": int(tracking["interpolated"].sum()),
+        "invalid_frames": int((~valid).sum()),
+        "median_reprojection_px": round(median_px, 3),
+        "median_reprojection_px_at_512": round(median_px * 512 / width, 3),
+        "p90_reprojection_px": round(float(np.percentile(residuals, 90)), 3) if residuals.size else None,
+        "rotation_jitter_deg": {a: round(float(v), 4) for a, v in zip(axes, ours)},
+        "mediapipe_rotation_jitter_deg": {a: round(float(v), 4) for a, v in zip(axes, raw)},
+        "scale_jitter_percent": round(float(scale_jitter), 4),
+        "head_angle_range_deg": {a: [round(float(angles[:, i].min()), 1), round(float(angles[:, i].max()), 1)] for i, a in enumerate(axes)},
+        "focal_px": round(float(tracking["intrinsics"][0, 0]), 2),
+        "head_distance_cm": round(float(np.median(depth)), 2),
+        "max_faces_in_view": int(manifest["source"].get("faces_seen", 1)),
+        "masks_nonempty_fraction": round(masks_nonempty, 4),
+        "background_observed_fraction": round(background_seen, 4),
+        "feature_rows": rows,
+        "feature_rows_match_frames": all(v == len(tracked) for v in rows.values()),
+        "voiced_fraction": round(float((features["pitch"] > 0).mean()), 4),
+    }
+
+
+def draw_overlay(rgb: np.ndarray, labels: np.ndarray, landmarks: np.ndarray, stable: np.ndarray,
+                 pose: np.ndarray, intrinsics: np.ndarray, valid: bool) -> np.ndarray:
+    import cv2
+
+    blend = cv2.addWeighted(rgb, 0.65, _TINT[labels], 0.35, 0)
+    out = np.where((labels > 0)[..., None], blend, rgb)
+    h, w = out.shape[:2]
+    radius = max(1, round(w / 400))
+    colour_all = (255, 255, 255) if valid else (255, 80, 80)
+    for x, y in landmarks[:468:2]:
+        cv2.circle(out, (int(x), int(y)), 0, colour_all, -1)
+    for x, y in landmarks[stable]:
+        cv2.circle(out, (int(x), int(y)), radius, (0, 255, 0), -1)
+    origin = pose[:3, 3]
+    points = np.stack([origin] + [origin + AXIS_CM * pose[:3, i] for i in range(3)])
+    pix = (points[:, :2] / points[:, 2:3]) * intrinsics[[0, 1], [0, 1]] + intrinsics[:2, 2]
+    for i, colour in enumerate(((255, 0, 0), (0, 255, 0), (0, 128, 255))):
+        cv2.line(out, tuple(np.round(pix[0]).astype(int)), tuple(np.round(pix[i + 1]).astype(int)), colour, max(1, radius), cv2.LINE_AA)
+    return out
+
+
+def run_report(ctx: StageContext) -> None:
+    import cv2
+
+    from avatar.audio.io import load_audio
+    from avatar.video_writer import VideoWriter
+
+    manifest = read_manifest(ctx)
+    count, fps, width, height = manifest["num_frames"], manifest["fps"], manifest["width"], manifest["height"]
+    tracking = load_npz(ctx.folder.tracking)
+    features = load_npz(ctx.folder.features)
+    stable = tracking["stable_landmarks"]
+    nonempty = 0
+    writer = None
+    if ctx.config.report.preview:
+        audio = load_audio(ctx.folder.audio, manifest["audio_sample_rate"])
+        writer = VideoWriter(ctx.folder.preview, fps, width, height, audio=audio, sample_rate=manifest["audio_sample_rate"], crf=26, preset="ultrafast")
+    try:
+        for i, rgb in ctx.progress(iter_frames(ctx.folder, range(count)), count, "report"):
+            labels = cv2.imread(str(ctx.folder.mask_path(i)), cv2.IMREAD_GRAYSCALE)
+            nonempty += bool(tracking["tracked"][i] and (labels == HEAD).any())
+            if writer is not None:
+                writer.write(draw_overlay(rgb, labels, tracking["landmarks"][i], stable, tracking["head_pose"][i],
+                                          tracking["intrinsics"], bool(tracking["valid"][i])))
+    except BaseException:
+        if writer is not None:
+            writer.__exit__(RuntimeError, None, None)
+        raise
+    if writer is not None:
+        writer.close()
+    seen = cv2.imread(str(ctx.folder.background_seen), cv2.IMREAD_GRAYSCALE)
+    report = quality_report(manifest, tracking, features, nonempty / max(1, int(tracking["tracked"].sum())), float((seen > 0).mean()))
+    atomic_write_json(ctx.folder.quality, report)
+    ctx.log.info("report: %s", report)
