@@ -23,7 +23,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...]
             groups[section] = parser.add_argument_group(f"{section} settings")
         groups[section].add_argument(
             f"--{section}.{name}", dest=f"cfg:{section}.{name}", metavar=tp.__name__.upper() if isinstance(tp, type) else "VALUE",
-            default=None, help=f"{doc} (default: {default!r})",
+            default=None, help=f"{doc} (default: {default!r})".replace("%", "%%"),
         )
 
 

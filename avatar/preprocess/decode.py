@@ -133,7 +133,7 @@ def _face_boxes(frames: list[np.ndarray], model: Path) -> list[list[tuple[float,
     with opened(FaceLandmarker(model, video=False, num_faces=4)) as tracker:
         for rgb in frames:
             h, w = rgb.shape[:2]
-            scale = min(1.0, 960 / max(h, w))
+            scale = min(1.0, 1280 / max(h, w))
             small = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
             faces = []
             for face in tracker.detect(small):
@@ -165,7 +165,7 @@ def choose_crop(info: SourceInfo, size: int, faces: list[list[tuple[float, float
     return CropBox(x, y, side, out - (out % 2)), most_faces
 
 
-def test_split(num_frames: int, fps: int, fraction: float, min_test_s: float) -> dict[str, list[int]]:
+def holdout_split(num_frames: int, fps: int, fraction: float, min_test_s: float) -> dict[str, list[int]]:
     """The last `fraction` of the frames (at least `min_test_s` when that keeps 75 % for training)."""
     test = max(1, int(round(fraction * num_frames)))
     if min_test_s * fps <= 0.25 * num_frames:
@@ -262,6 +262,8 @@ def run_decode(ctx: StageContext) -> None:
         samples = sample_frames(ctx.source, info, 8)
         faces = _face_boxes(samples, model_path("face_landmarker", ctx.config.track.model_path))
     crop, most_faces = choose_crop(info, cfg.size, faces, cfg.crop_face_fraction)
+    if most_faces > 1:
+        ctx.log.warning("%d faces in view in %s; the avatar follows the largest one", most_faces, ctx.source.name)
     ctx.log.info("decode: %dx%d source, crop %s", info.width, info.height, crop)
 
     writer = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="jpeg")
@@ -306,7 +308,7 @@ def run_decode(ctx: StageContext) -> None:
         "duration_s": round(duration, 6),
         "source_sha256": ctx.source_sha256,
         "audio_sample_rate": cfg.audio_sample_rate,
-        "split": test_split(num_frames, cfg.fps, cfg.test_fraction, cfg.min_test_s),
+        "split": holdout_split(num_frames, cfg.fps, cfg.test_fraction, cfg.min_test_s),
         "source": {
             "name": Path(ctx.source).name,
             "width": info.width,

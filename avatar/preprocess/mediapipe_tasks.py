@@ -1,20 +1,39 @@
-"""MediaPipe Tasks (Face Landmarker, Image Segmenter) opened and always closed properly.
+"""MediaPipe Tasks (Face Landmarker, Image Segmenter) opened quietly and always closed properly.
 
-Left to interpreter exit, a landmarker prints a TypeError; these context managers close them.
+Left to interpreter exit, a landmarker prints a TypeError, so tasks are closed explicitly. MediaPipe's
+native code logs several lines to stderr when a task starts (no setting turns them off), which would
+bury the one-line messages this tool promises; tasks are therefore created and warmed up with the
+process's stderr briefly pointed at /dev/null.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-# MediaPipe's native logging would otherwise print several lines per task to stderr.
-os.environ.setdefault("GLOG_minloglevel", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_STDERR_LOCK = threading.Lock()
+_WARMUP = np.zeros((64, 64, 3), np.uint8)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    with _STDERR_LOCK:  # one redirection at a time, or two threads could leave fd 2 on /dev/null
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
 
 
 @dataclass
@@ -49,13 +68,19 @@ class FaceLandmarker:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        self._task = vision.FaceLandmarker.create_from_options(options)
         self._video = video
         self.blendshape_names: list[str] = []
+        with _native_stderr_silenced():
+            self._task = vision.FaceLandmarker.create_from_options(options)
+            self._run(_WARMUP, -1)
+
+    def _run(self, rgb: np.ndarray, timestamp_ms: int):
+        image = mp_image(rgb)
+        # Video mode needs increasing time stamps; the warm-up call uses -1, so callers' times shift by one.
+        return self._task.detect_for_video(image, timestamp_ms + 1) if self._video else self._task.detect(image)
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int = 0) -> list[FaceResult]:
-        image = mp_image(rgb)
-        result = self._task.detect_for_video(image, timestamp_ms) if self._video else self._task.detect(image)
+        result = self._run(rgb, timestamp_ms)
         faces = []
         for i, points in enumerate(result.face_landmarks):
             landmarks = np.array([(p.x, p.y, p.z) for p in points], dtype=np.float32)
@@ -85,11 +110,13 @@ class PersonSegmenter:
             output_confidence_masks=True,
             output_category_mask=False,
         )
-        self._task = vision.ImageSegmenter.create_from_options(options)
+        with _native_stderr_silenced():
+            self._task = vision.ImageSegmenter.create_from_options(options)
+            self._task.segment_for_video(mp_image(_WARMUP), 0)
 
     def segment(self, rgb: np.ndarray, timestamp_ms: int) -> np.ndarray:
         """[H, W] float32 person confidence in [0, 1]."""
-        result = self._task.segment_for_video(mp_image(rgb), timestamp_ms)
+        result = self._task.segment_for_video(mp_image(rgb), timestamp_ms + 1)
         return np.array(result.confidence_masks[0].numpy_view(), dtype=np.float32).reshape(rgb.shape[:2])
 
     def close(self) -> None:

@@ -41,11 +41,10 @@ class StageContext:
     bar_position: int = 0
 
     def progress(self, items: Iterable[T], total: int | None, desc: str, unit: str = "frame") -> Iterator[T]:
-        """Iterate with a progress bar (rate and ETA) on stderr; stops early when the run is cancelled."""
-        from tqdm import tqdm
+        """Iterate with a progress bar (rate and ETA) on a terminal's stderr; stops early when the run is cancelled."""
+        from avatar.progress import progress
 
-        for item in tqdm(items, total=total, desc=f"{desc:>8s}", unit=unit, position=self.bar_position,
-                         leave=True, dynamic_ncols=True, mininterval=0.5, smoothing=0.1):
+        for item in progress(items, total=total, desc=desc, unit=unit, position=self.bar_position):
             if self.cancel.is_set():
                 raise StageCancelled(desc)
             yield item
