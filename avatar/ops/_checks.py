@@ -1,0 +1,44 @@
+"""Input validation shared by the ops: wrong shapes and non-finite values fail early and by name."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+
+def check_shape(op: str, name: str, t: Tensor, shape: Sequence[int | None]) -> None:
+    """`shape` entries of None match any size."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: `{name}` must be a torch.Tensor, got {type(t).__name__}")
+    ok = t.dim() == len(shape) and all(s is None or t.shape[i] == s for i, s in enumerate(shape))
+    if not ok:
+        want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+        raise ValueError(f"{op}: `{name}` must have shape {want}, got {list(t.shape)}")
+
+
+def check_float(op: str, name: str, t: Tensor) -> None:
+    if not t.is_floating_point():
+        raise ValueError(f"{op}: `{name}` must be a floating-point tensor, got {t.dtype}")
+
+
+def check_finite(op: str, tensors: dict[str, Tensor | None]) -> None:
+    """Raise ValueError naming the first tensor holding NaN or infinity."""
+    for name, t in tensors.items():
+        if t is None or t.numel() == 0:
+            continue
+        if not bool(torch.isfinite(t).all()):
+            what = "NaN" if bool(torch.isnan(t).any()) else "infinite values"
+            raise ValueError(f"{op}: `{name}` contains {what}; every input must be finite")
+
+
+def check_same_device(op: str, tensors: dict[str, Tensor | None]) -> torch.device:
+    device = None
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        if device is None:
+            device = t.device
+        elif t.device != device:
+            raise ValueError(f"{op}: `{name}` is on {t.device} but the other inputs are on {device}")
+    return device if device is not None else torch.device("cpu")

@@ -1,0 +1,370 @@
+// Python bindings: tensors in, raw pointers to the CPU loops (or the CUDA launchers) out.
+//
+// This is the only file that includes torch, so the kernels themselves compile in seconds. The
+// Python layer (avatar/ops) validates shapes and values and passes contiguous float32 tensors;
+// the checks here only guard against misuse of the raw entry points.
+#include <torch/extension.h>
+
+#include <vector>
+
+#include "cpu_ops.h"
+#include "raster_cpu.h"
+
+#ifdef AVATAR_WITH_CUDA
+#include <c10/cuda/CUDAStream.h>
+
+#include "cuda_launch.h"
+#endif
+
+namespace {
+
+using torch::Tensor;
+
+void check(const Tensor& t, const char* name, at::ScalarType dtype = at::kFloat) {
+    TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+    TORCH_CHECK(t.scalar_type() == dtype, name, " has the wrong dtype");
+}
+
+void check_cpu(const Tensor& t, const char* name, at::ScalarType dtype = at::kFloat) {
+    check(t, name, dtype);
+    TORCH_CHECK(t.device().is_cpu(), name, " must be on the CPU");
+}
+
+int threads() { return std::max(1, at::get_num_threads()); }
+
+#ifdef AVATAR_WITH_CUDA
+void* stream_of(const Tensor& t) { return (void*)c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+#endif
+
+avatar::Camera make_camera(const Tensor& viewmat, const Tensor& K, int64_t width, int64_t height, double near_plane,
+                           double far_plane, double eps2d) {
+    check_cpu(viewmat, "viewmat");
+    check_cpu(K, "K");
+    const float* v = viewmat.data_ptr<float>();
+    const float* k = K.data_ptr<float>();
+    avatar::Camera cam;
+    for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 3; ++c) cam.R.m[r * 3 + c] = v[r * 4 + c];
+        cam.t[r] = v[r * 4 + 3];
+    }
+    cam.fx = k[0];
+    cam.fy = k[4];
+    cam.cx = k[2];
+    cam.cy = k[5];
+    cam.width = (int)width;
+    cam.height = (int)height;
+    cam.near_plane = (float)near_plane;
+    cam.far_plane = (float)far_plane;
+    cam.eps2d = (float)eps2d;
+    return cam;
+}
+
+std::vector<Tensor> project_fwd(Tensor means, Tensor quats, Tensor log_scales, Tensor opacity_logits, Tensor viewmat,
+                                Tensor K, int64_t width, int64_t height, double near_plane, double far_plane,
+                                double eps2d) {
+    check_cpu(means, "means");
+    check_cpu(quats, "quats");
+    check_cpu(log_scales, "log_scales");
+    check_cpu(opacity_logits, "opacity_logits");
+    const auto cam = make_camera(viewmat, K, width, height, near_plane, far_plane, eps2d);
+    const int64_t n = means.size(0);
+    auto opts = means.options();
+    Tensor means2d = torch::empty({n, 2}, opts), conics = torch::empty({n, 3}, opts);
+    Tensor depths = torch::empty({n}, opts), opacities = torch::empty({n}, opts);
+    Tensor radii = torch::empty({n, 2}, opts.dtype(at::kInt));
+    avatar::cpu::project_forward(n, means.data_ptr<float>(), quats.data_ptr<float>(), log_scales.data_ptr<float>(),
+                                 opacity_logits.data_ptr<float>(), cam, means2d.data_ptr<float>(),
+                                 conics.data_ptr<float>(), depths.data_ptr<float>(), opacities.data_ptr<float>(),
+                                 radii.data_ptr<int32_t>(), threads());
+    return {means2d, conics, depths, opacities, radii};
+}
+
+std::vector<Tensor> project_bwd(Tensor means, Tensor quats, Tensor log_scales, Tensor opacity_logits, Tensor viewmat,
+                                Tensor K, int64_t width, int64_t height, double near_plane, double far_plane,
+                                double eps2d, Tensor radii, Tensor v_means2d, Tensor v_conics, Tensor v_depths,
+                                Tensor v_opacities) {
+    for (auto* t : {&means, &quats, &log_scales, &opacity_logits, &v_means2d, &v_conics, &v_depths, &v_opacities})
+        check_cpu(*t, "projection input");
+    check_cpu(radii, "radii", at::kInt);
+    const auto cam = make_camera(viewmat, K, width, height, near_plane, far_plane, eps2d);
+    const int64_t n = means.size(0);
+    Tensor v_means = torch::empty_like(means), v_quats = torch::empty_like(quats);
+    Tensor v_log_scales = torch::empty_like(log_scales), v_logits = torch::empty_like(opacity_logits);
+    Tensor v_viewmat = torch::zeros({4, 4}, means.options()), v_K = torch::zeros({3, 3}, means.options());
+    avatar::cpu::project_backward(
+        n, means.data_ptr<float>(), quats.data_ptr<float>(), log_scales.data_ptr<float>(),
+        opacity_logits.data_ptr<float>(), cam, radii.data_ptr<int32_t>(), v_means2d.data_ptr<float>(),
+        v_conics.data_ptr<float>(), v_depths.data_ptr<float>(), v_opacities.data_ptr<float>(),
+        v_means.data_ptr<float>(), v_quats.data_ptr<float>(), v_log_scales.data_ptr<float>(),
+        v_logits.data_ptr<float>(), v_viewmat.data_ptr<float>(), v_K.data_ptr<float>(), threads());
+    return {v_means, v_quats, v_log_scales, v_logits, v_viewmat, v_K};
+}
+
+avatar::cpu::BlendArgs blend_args(const Tensor& means2d, const Tensor& conics, const Tensor& opacities,
+                                  const Tensor& depths, const Tensor& colors, const c10::optional<Tensor>& background,
+                                  int64_t width, int64_t height) {
+    check_cpu(means2d, "means2d");
+    check_cpu(conics, "conics");
+    check_cpu(opacities, "opacities");
+    check_cpu(depths, "depths");
+    check_cpu(colors, "colors");
+    TORCH_CHECK(colors.dim() == 2 && colors.size(1) >= 1, "colors must be [N, C] with C >= 1");
+    avatar::cpu::BlendArgs a{};
+    a.grid = avatar::cpu::make_tile_grid((int)width, (int)height);
+    a.means2d = means2d.data_ptr<float>();
+    a.conics = conics.data_ptr<float>();
+    a.opacities = opacities.data_ptr<float>();
+    a.depths = depths.data_ptr<float>();
+    a.colors = colors.data_ptr<float>();
+    a.channels = (int)colors.size(1);
+    a.background = nullptr;
+    if (background.has_value() && background->defined()) {
+        check_cpu(*background, "background");
+        TORCH_CHECK(background->numel() == colors.size(1), "background must have one value per channel");
+        a.background = background->data_ptr<float>();
+    }
+    return a;
+}
+
+// Returns image, alpha, depth, final_T, last and the binning the backward pass replays:
+// sorted_ids, emit_offsets, tile_offsets, tile_gauss, tile_emit.
+std::vector<Tensor> blend_fwd(Tensor means2d, Tensor conics, Tensor opacities, Tensor depths, Tensor colors,
+                              Tensor radii, c10::optional<Tensor> background, int64_t width, int64_t height) {
+    auto a = blend_args(means2d, conics, opacities, depths, colors, background, width, height);
+    check_cpu(radii, "radii", at::kInt);
+    const int64_t n = means2d.size(0);
+    const int nt = threads();
+    auto fopts = means2d.options();
+    auto iopts = fopts.dtype(at::kInt);
+    Tensor sorted_ids = torch::empty({n}, iopts);
+    const int64_t s_count = avatar::cpu::sort_visible_by_depth(n, depths.data_ptr<float>(),
+                                                               radii.data_ptr<int32_t>(), sorted_ids.data_ptr<int32_t>());
+    sorted_ids = sorted_ids.narrow(0, 0, s_count).clone();
+    Tensor emit_offsets = torch::empty({s_count + 1}, iopts);
+    avatar::cpu::count_tile_intersections(s_count, sorted_ids.data_ptr<int32_t>(), a.means2d, a.conics, a.opacities,
+                                          a.grid, emit_offsets.data_ptr<int32_t>(), nt);
+    const int64_t m = emit_offsets.data_ptr<int32_t>()[s_count];
+    Tensor tile_offsets = torch::empty({a.grid.n_tiles() + 1}, iopts);
+    Tensor tile_gauss = torch::empty({m}, iopts), tile_emit = torch::empty({m}, iopts);
+    avatar::cpu::fill_tile_lists(s_count, sorted_ids.data_ptr<int32_t>(), emit_offsets.data_ptr<int32_t>(), a.means2d,
+                                 a.conics, a.opacities, a.grid, tile_offsets.data_ptr<int32_t>(),
+                                 tile_gauss.data_ptr<int32_t>(), tile_emit.data_ptr<int32_t>(), nt);
+    a.tile_offsets = tile_offsets.data_ptr<int32_t>();
+    a.tile_gauss = tile_gauss.data_ptr<int32_t>();
+    a.tile_emit = tile_emit.data_ptr<int32_t>();
+
+    Tensor image = torch::empty({height, width, colors.size(1)}, fopts);
+    Tensor alpha = torch::empty({height, width}, fopts), depth = torch::empty({height, width}, fopts);
+    Tensor final_T = torch::empty({height, width}, fopts);
+    Tensor last = torch::empty({height, width}, iopts);
+    avatar::cpu::blend_forward(a, image.data_ptr<float>(), alpha.data_ptr<float>(), depth.data_ptr<float>(),
+                               final_T.data_ptr<float>(), last.data_ptr<int32_t>(), nt);
+    return {image, alpha, depth, final_T, last, sorted_ids, emit_offsets, tile_offsets, tile_gauss, tile_emit};
+}
+
+// Returns v_means2d, v_conics, v_opacities, v_depths, v_colors.
+std::vector<Tensor> blend_bwd(Tensor means2d, Tensor conics, Tensor opacities, Tensor depths, Tensor colors,
+                              c10::optional<Tensor> background, int64_t width, int64_t height, Tensor final_T,
+                              Tensor last, Tensor sorted_ids, Tensor emit_offsets, Tensor tile_offsets,
+                              Tensor tile_gauss, Tensor tile_emit, Tensor v_image, c10::optional<Tensor> v_alpha,
+                              c10::optional<Tensor> v_depth) {
+    auto a = blend_args(means2d, conics, opacities, depths, colors, background, width, height);
+    for (auto* t : {&last, &sorted_ids, &emit_offsets, &tile_offsets, &tile_gauss, &tile_emit})
+        check_cpu(*t, "binning", at::kInt);
+    check_cpu(final_T, "final_T");
+    check_cpu(v_image, "v_image");
+    const float* va = nullptr;
+    const float* vd = nullptr;
+    if (v_alpha.has_value() && v_alpha->defined()) {
+        check_cpu(*v_alpha, "v_alpha");
+        va = v_alpha->data_ptr<float>();
+    }
+    if (v_depth.has_value() && v_depth->defined()) {
+        check_cpu(*v_depth, "v_depth");
+        vd = v_depth->data_ptr<float>();
+    }
+    a.tile_offsets = tile_offsets.data_ptr<int32_t>();
+    a.tile_gauss = tile_gauss.data_ptr<int32_t>();
+    a.tile_emit = tile_emit.data_ptr<int32_t>();
+    const int nt = threads();
+    const int64_t n = means2d.size(0), c = colors.size(1), m = tile_gauss.size(0);
+    Tensor isect_grads = torch::zeros({m, avatar::cpu::kIsectGeomGrads + c}, means2d.options());
+    avatar::cpu::blend_backward(a, final_T.data_ptr<float>(), last.data_ptr<int32_t>(), v_image.data_ptr<float>(), va,
+                                vd, isect_grads.data_ptr<float>(), nt);
+    Tensor v_means2d = torch::zeros({n, 2}, means2d.options()), v_conics = torch::zeros({n, 3}, means2d.options());
+    Tensor v_opacities = torch::zeros({n}, means2d.options()), v_depths = torch::zeros({n}, means2d.options());
+    Tensor v_colors = torch::zeros({n, c}, means2d.options());
+    avatar::cpu::reduce_isect_grads(sorted_ids.size(0), sorted_ids.data_ptr<int32_t>(),
+                                    emit_offsets.data_ptr<int32_t>(), isect_grads.data_ptr<float>(), (int)c,
+                                    v_means2d.data_ptr<float>(), v_conics.data_ptr<float>(),
+                                    v_opacities.data_ptr<float>(), v_depths.data_ptr<float>(),
+                                    v_colors.data_ptr<float>(), nt);
+    return {v_means2d, v_conics, v_opacities, v_depths, v_colors};
+}
+
+avatar::HashTriplaneParams hash_params(const Tensor& tables, const std::vector<int64_t>& resolutions,
+                                       const std::vector<double>& box_min, const std::vector<double>& box_max) {
+    TORCH_CHECK(tables.dim() == 4 && tables.size(0) == 3, "tables must be [3, levels, table_size, features]");
+    const int64_t levels = tables.size(1), table_size = tables.size(2), features = tables.size(3);
+    TORCH_CHECK(levels >= 1 && levels <= avatar::kHashMaxLevels, "levels must be in [1, ", avatar::kHashMaxLevels, "]");
+    TORCH_CHECK(features >= 1 && features <= avatar::kHashMaxFeatures, "features per level must be in [1, ",
+                avatar::kHashMaxFeatures, "]");
+    TORCH_CHECK(table_size >= 1 && (table_size & (table_size - 1)) == 0, "table_size must be a power of two");
+    TORCH_CHECK((int64_t)resolutions.size() == levels, "one resolution per level");
+    TORCH_CHECK(box_min.size() == 3 && box_max.size() == 3, "box corners have three coordinates");
+    avatar::HashTriplaneParams p{};
+    p.levels = (int)levels;
+    p.features = (int)features;
+    p.table_size = (uint32_t)table_size;
+    for (int64_t l = 0; l < levels; ++l) {
+        TORCH_CHECK(resolutions[l] >= 1 && resolutions[l] < (1 << 24), "resolutions must be in [1, 2^24)");
+        p.resolution[l] = (int32_t)resolutions[l];
+    }
+    for (int k = 0; k < 3; ++k) {
+        TORCH_CHECK(box_max[k] > box_min[k], "the box must have positive extent");
+        p.box_min[k] = (float)box_min[k];
+        p.inv_extent[k] = (float)(1.0 / (box_max[k] - box_min[k]));
+    }
+    return p;
+}
+
+Tensor hash_triplane_fwd(Tensor points, Tensor tables, std::vector<int64_t> resolutions, std::vector<double> box_min,
+                         std::vector<double> box_max) {
+    check(points, "points");
+    check(tables, "tables");
+    const auto p = hash_params(tables, resolutions, box_min, box_max);
+    const int64_t n = points.size(0);
+    Tensor out = torch::empty({n, 3 * p.levels * p.features}, points.options());
+    if (points.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::hash_triplane_forward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
+                                            out.data_ptr<float>(), stream_of(points));
+        return out;
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    }
+    avatar::cpu::hash_triplane_forward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p, out.data_ptr<float>(),
+                                       threads());
+    return out;
+}
+
+// Returns v_tables (undefined unless need_tables) and v_points (undefined unless need_points).
+std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<int64_t> resolutions,
+                                      std::vector<double> box_min, std::vector<double> box_max, Tensor v_out,
+                                      bool need_tables, bool need_points) {
+    check(points, "points");
+    check(tables, "tables");
+    check(v_out, "v_features");
+    const auto p = hash_params(tables, resolutions, box_min, box_max);
+    const int64_t n = points.size(0);
+    Tensor v_tables = need_tables ? torch::zeros_like(tables) : Tensor();
+    Tensor v_points = need_points ? torch::zeros_like(points) : Tensor();
+    float* vt = need_tables ? v_tables.data_ptr<float>() : nullptr;
+    float* vp = need_points ? v_points.data_ptr<float>() : nullptr;
+    if (points.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::hash_triplane_backward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
+                                             v_out.data_ptr<float>(), vt, vp, stream_of(points));
+        return {v_tables, v_points};
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    }
+    avatar::cpu::hash_triplane_backward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
+                                        v_out.data_ptr<float>(), vt, vp, threads());
+    return {v_tables, v_points};
+}
+
+avatar::RigidPose make_pose(const Tensor& rotation, const Tensor& translation, const Tensor& pose_quat) {
+    // Twelve numbers: copy through the CPU whatever the device.
+    Tensor r = rotation.detach().to(at::kCPU, at::kFloat).contiguous();
+    Tensor t = translation.detach().to(at::kCPU, at::kFloat).contiguous();
+    Tensor q = pose_quat.detach().to(at::kCPU, at::kFloat).contiguous();
+    TORCH_CHECK(r.numel() == 9 && t.numel() == 3 && q.numel() == 4, "pose must be R [3, 3], t [3], q [4]");
+    avatar::RigidPose pose;
+    for (int k = 0; k < 9; ++k) pose.R[k] = r.data_ptr<float>()[k];
+    for (int k = 0; k < 3; ++k) pose.t[k] = t.data_ptr<float>()[k];
+    for (int k = 0; k < 4; ++k) pose.q[k] = q.data_ptr<float>()[k];
+    return pose;
+}
+
+std::vector<Tensor> deform_fwd(Tensor means, Tensor quats, Tensor log_scales, Tensor d_means, Tensor d_quats,
+                               Tensor d_log_scales, Tensor rotation, Tensor translation, Tensor pose_quat) {
+    for (auto* t : {&means, &quats, &log_scales, &d_means, &d_quats, &d_log_scales}) check(*t, "deformation input");
+    const auto pose = make_pose(rotation, translation, pose_quat);
+    const int64_t n = means.size(0);
+    Tensor out_means = torch::empty_like(means), out_quats = torch::empty_like(quats);
+    Tensor out_log_scales = torch::empty_like(log_scales);
+    if (means.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::deform_forward(n, means.data_ptr<float>(), quats.data_ptr<float>(), log_scales.data_ptr<float>(),
+                                     d_means.data_ptr<float>(), d_quats.data_ptr<float>(),
+                                     d_log_scales.data_ptr<float>(), pose, out_means.data_ptr<float>(),
+                                     out_quats.data_ptr<float>(), out_log_scales.data_ptr<float>(), stream_of(means));
+        return {out_means, out_quats, out_log_scales};
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    }
+    avatar::cpu::deform_forward(n, means.data_ptr<float>(), quats.data_ptr<float>(), log_scales.data_ptr<float>(),
+                                d_means.data_ptr<float>(), d_quats.data_ptr<float>(), d_log_scales.data_ptr<float>(),
+                                pose, out_means.data_ptr<float>(), out_quats.data_ptr<float>(),
+                                out_log_scales.data_ptr<float>(), threads());
+    return {out_means, out_quats, out_log_scales};
+}
+
+// Returns v_means, v_quats, v_log_scales, v_d_means, v_d_quats, v_d_log_scales, v_pose [16].
+std::vector<Tensor> deform_bwd(Tensor means, Tensor quats, Tensor d_means, Tensor d_quats, Tensor rotation,
+                               Tensor translation, Tensor pose_quat, Tensor v_out_means, Tensor v_out_quats,
+                               Tensor v_out_log_scales) {
+    for (auto* t : {&means, &quats, &d_means, &d_quats, &v_out_means, &v_out_quats, &v_out_log_scales})
+        check(*t, "deformation input");
+    const auto pose = make_pose(rotation, translation, pose_quat);
+    const int64_t n = means.size(0);
+    Tensor v_means = torch::empty_like(means), v_quats = torch::empty_like(quats);
+    Tensor v_log_scales = torch::empty_like(v_out_log_scales), v_d_means = torch::empty_like(d_means);
+    Tensor v_d_quats = torch::empty_like(d_quats), v_d_log_scales = torch::empty_like(v_out_log_scales);
+    const float *m = means.data_ptr<float>(), *q = quats.data_ptr<float>();
+    const float *dm = d_means.data_ptr<float>(), *dq = d_quats.data_ptr<float>();
+    const float *vom = v_out_means.data_ptr<float>(), *voq = v_out_quats.data_ptr<float>();
+    const float* vos = v_out_log_scales.data_ptr<float>();
+    if (means.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        Tensor shares = torch::empty({n, 16}, means.options());
+        avatar::cuda::deform_backward(n, m, q, dm, dq, pose, vom, voq, vos, v_means.data_ptr<float>(),
+                                      v_quats.data_ptr<float>(), v_log_scales.data_ptr<float>(),
+                                      v_d_means.data_ptr<float>(), v_d_quats.data_ptr<float>(),
+                                      v_d_log_scales.data_ptr<float>(), shares.data_ptr<float>(), stream_of(means));
+        return {v_means, v_quats, v_log_scales, v_d_means, v_d_quats, v_d_log_scales, shares.sum(0)};
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    }
+    Tensor v_pose = torch::empty({16}, means.options());
+    avatar::cpu::deform_backward(n, m, q, dm, dq, pose, vom, voq, vos, v_means.data_ptr<float>(),
+                                 v_quats.data_ptr<float>(), v_log_scales.data_ptr<float>(), v_d_means.data_ptr<float>(),
+                                 v_d_quats.data_ptr<float>(), v_d_log_scales.data_ptr<float>(),
+                                 v_pose.data_ptr<float>(), threads());
+    return {v_means, v_quats, v_log_scales, v_d_means, v_d_quats, v_d_log_scales, v_pose};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+    m.doc() = "avatar compute kernels: Gaussian rasteriser (CPU), hash-grid triplane, Gaussian deformation";
+    m.attr("with_cuda") =
+#ifdef AVATAR_WITH_CUDA
+        true;
+#else
+        false;
+#endif
+    m.def("project_fwd", &project_fwd);
+    m.def("project_bwd", &project_bwd);
+    m.def("blend_fwd", &blend_fwd);
+    m.def("blend_bwd", &blend_bwd);
+    m.def("hash_triplane_fwd", &hash_triplane_fwd);
+    m.def("hash_triplane_bwd", &hash_triplane_bwd);
+    m.def("deform_fwd", &deform_fwd);
+    m.def("deform_bwd", &deform_bwd);
+}

@@ -1,0 +1,88 @@
+// Where a projected Gaussian can reach alpha >= 1/255: tests of its ellipse against tiles and
+// tile rows. Written once over a generic scalar type so the same code serves scalar floats (tile
+// binning) and 16-lane vectors (the 16 rows of a tile at once).
+//
+// With conic (a, b, c) the blend evaluates sigma = ha dx^2 + b dx dy + hc dy^2 (ha = a/2,
+// hc = c/2) and alpha = opacity * exp(-sigma), so alpha >= 1/255 needs sigma <= ln(255 opacity).
+#pragma once
+
+#include <math.h>
+
+#include "simd.h"
+
+namespace avatar {
+
+// Slack on the cutoff so that rounding in the blend's exp never reaches a pixel the bounds
+// skipped; it costs a negligible number of extra evaluations.
+constexpr float kCutoffSlack = 1e-3f;
+constexpr float kTileSize = 16.f;
+constexpr int kTile = 16;
+
+inline float vmin(float a, float b) { return fminf(a, b); }
+inline float vmax(float a, float b) { return fmaxf(a, b); }
+using simd::vmax;
+using simd::vmin;
+
+// min over u in [lo, hi] of hu u^2 + b v u + hv v^2, for hu > 0 (the conic is positive definite);
+// inv_2hu = 1 / (2 hu) is passed in because these tests run far more often than ellipses change.
+template <class F>
+inline F segment_min_sigma(F hu, F inv_2hu, F b, F hv, F v, F lo, F hi) {
+    const F bv = b * v;
+    F u = F{} - bv * inv_2hu;
+    u = vmin(vmax(u, lo), hi);
+    return u * (hu * u + bv) + hv * v * v;
+}
+
+struct ScreenEllipse {
+    float mx, my;      // centre in pixels
+    float ha, b, hc;   // half the conic's diagonal and its off-diagonal
+    float inv_2ha, inv_2hc;
+    float cutoff;      // ln(255 opacity) plus slack
+};
+
+inline ScreenEllipse make_screen_ellipse(const float* mean2d, const float* conic, float opacity) {
+    ScreenEllipse e;
+    e.mx = mean2d[0];
+    e.my = mean2d[1];
+    e.ha = 0.5f * conic[0];
+    e.b = conic[1];
+    e.hc = 0.5f * conic[2];
+    e.inv_2ha = 1.f / conic[0];
+    e.inv_2hc = 1.f / conic[2];
+    e.cutoff = logf(255.f * opacity) + kCutoffSlack;
+    return e;
+}
+
+// Half extents of the ellipse's axis-aligned bounding box: sqrt(2 cutoff Sigma_xx) and
+// sqrt(2 cutoff Sigma_yy), with Sigma the inverse of the conic.
+inline void ellipse_extents(const ScreenEllipse& e, float* ex, float* ey) {
+    const float det = 4.f * e.ha * e.hc - e.b * e.b;
+    const float k = fmaxf(e.cutoff, 0.f) * 2.f / det;
+    *ex = sqrtf(k * 2.f * e.hc);
+    *ey = sqrtf(k * 2.f * e.ha);
+}
+
+// Does the ellipse reach any point of the rectangle [xa, xb] x [ya, yb]?
+inline bool ellipse_hits_rect(const ScreenEllipse& e, float xa, float xb, float ya, float yb) {
+    if (e.mx >= xa && e.mx <= xb && e.my >= ya && e.my <= yb) return true;
+    const float lox = xa - e.mx, hix = xb - e.mx, loy = ya - e.my, hiy = yb - e.my;
+    float s = segment_min_sigma(e.ha, e.inv_2ha, e.b, e.hc, loy, lox, hix);
+    s = fminf(s, segment_min_sigma(e.ha, e.inv_2ha, e.b, e.hc, hiy, lox, hix));
+    s = fminf(s, segment_min_sigma(e.hc, e.inv_2hc, e.b, e.ha, lox, loy, hiy));
+    s = fminf(s, segment_min_sigma(e.hc, e.inv_2hc, e.b, e.ha, hix, loy, hiy));
+    return s <= e.cutoff;
+}
+
+// Bit r set when tile row r (pixel centres y0 + r + 0.5, x from x0 + 0.5 to x0 + cols - 0.5)
+// meets the ellipse; rows at or beyond `rows` are never set.
+inline uint32_t ellipse_row_mask(const ScreenEllipse& e, int x0, int y0, int cols, int rows) {
+    using namespace simd;
+    const vfloat dy = splat((float)y0 + 0.5f - e.my) + lane_index();
+    const vfloat lo = splat((float)x0 + 0.5f - e.mx);
+    const vfloat hi = splat((float)x0 + (float)cols - 0.5f - e.mx);
+    const vfloat s = segment_min_sigma(splat(e.ha), splat(e.inv_2ha), splat(e.b), splat(e.hc), dy, lo, hi);
+    const uint32_t in_tile = rows >= 32 ? 0xffffffffu : ((1u << rows) - 1u);
+    return movemask(s <= splat(e.cutoff)) & in_tile;
+}
+
+}  // namespace avatar

@@ -1,0 +1,34 @@
+// CPU entry points of the hash-grid triplane encoding and the fused deformation, over plain
+// arrays (the rasteriser's are in raster_cpu.h).
+#pragma once
+
+#include <stdint.h>
+
+#include "deform.h"
+#include "hash_triplane.h"
+
+namespace avatar {
+namespace cpu {
+
+// points [N, 3] -> out [N, 3 * levels * features]
+void hash_triplane_forward(int64_t n, const float* points, const float* tables, const HashTriplaneParams& p,
+                           float* out, int nthreads);
+
+// v_tables [3, levels, table_size, features] (zeroed by the caller) and v_points [N, 3] (written);
+// either may be null when that gradient is not needed.
+void hash_triplane_backward(int64_t n, const float* points, const float* tables, const HashTriplaneParams& p,
+                            const float* v_out, float* v_tables, float* v_points, int nthreads);
+
+void deform_forward(int64_t n, const float* means, const float* quats, const float* log_scales,
+                    const float* d_means, const float* d_quats, const float* d_log_scales, const RigidPose& pose,
+                    float* out_means, float* out_quats, float* out_log_scales, int nthreads);
+
+// v_pose [16]: R (9, row-major), t (3), q_pose (4), summed over all Gaussians.
+void deform_backward(int64_t n, const float* means, const float* quats, const float* d_means,
+                     const float* d_quats, const RigidPose& pose, const float* v_out_means,
+                     const float* v_out_quats, const float* v_out_log_scales, float* v_means, float* v_quats,
+                     float* v_log_scales, float* v_d_means, float* v_d_quats, float* v_d_log_scales,
+                     float* v_pose, int nthreads);
+
+}  // namespace cpu
+}  // namespace avatar

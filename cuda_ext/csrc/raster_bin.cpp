@@ -1,0 +1,165 @@
+// Tile binning: depth order of the visible Gaussians, then per-tile lists in that order.
+//
+// Sorting once by depth and then distributing with a stable counting sort by tile gives every
+// tile its list already in depth order, so no per-tile sort is needed (those cost more than the
+// whole projection at 40k Gaussians).
+#include <math.h>
+#include <string.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "bounds.h"
+#include "raster_cpu.h"
+
+namespace avatar {
+namespace cpu {
+
+TileGrid make_tile_grid(int width, int height) {
+    TileGrid g;
+    g.width = width;
+    g.height = height;
+    g.tiles_x = (width + kTile - 1) / kTile;
+    g.tiles_y = (height + kTile - 1) / kTile;
+    return g;
+}
+
+int64_t sort_visible_by_depth(int64_t n, const float* depths, const int32_t* radii, int32_t* sorted_ids) {
+    std::vector<uint32_t> keys, keys_tmp;
+    std::vector<int32_t> ids_tmp;
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; ++i)
+        if (radii[2 * i] > 0 || radii[2 * i + 1] > 0) sorted_ids[count++] = (int32_t)i;
+    keys.resize(count);
+    keys_tmp.resize(count);
+    ids_tmp.resize(count);
+    // Depths of visible Gaussians are positive, and positive floats order like their bit patterns.
+    for (int64_t k = 0; k < count; ++k) memcpy(&keys[k], depths + sorted_ids[k], sizeof(uint32_t));
+
+    // Stable LSD radix sort in three passes of 11 bits; ties keep id order.
+    uint32_t* src_k = keys.data();
+    uint32_t* dst_k = keys_tmp.data();
+    int32_t* src_i = sorted_ids;
+    int32_t* dst_i = ids_tmp.data();
+    for (int shift = 0; shift < 32; shift += 11) {
+        int64_t hist[2048] = {0};
+        for (int64_t k = 0; k < count; ++k) ++hist[(src_k[k] >> shift) & 2047u];
+        int64_t sum = 0;
+        for (int b = 0; b < 2048; ++b) {
+            const int64_t h = hist[b];
+            hist[b] = sum;
+            sum += h;
+        }
+        for (int64_t k = 0; k < count; ++k) {
+            const int64_t pos = hist[(src_k[k] >> shift) & 2047u]++;
+            dst_k[pos] = src_k[k];
+            dst_i[pos] = src_i[k];
+        }
+        std::swap(src_k, dst_k);
+        std::swap(src_i, dst_i);
+    }
+    // Three passes leave the result in the scratch buffer.
+    if (src_i != sorted_ids) memcpy(sorted_ids, src_i, count * sizeof(int32_t));
+    return count;
+}
+
+namespace {
+
+// Calls fn(tile_index) for each tile whose pixel centres the Gaussian's ellipse reaches, in
+// row-major tile order. Counting and filling both go through here so they always agree.
+template <class Fn>
+inline void for_each_tile(const ScreenEllipse& e, const TileGrid& grid, Fn&& fn) {
+    float ex, ey;
+    ellipse_extents(e, &ex, &ey);
+    if (!(e.cutoff > 0.f) || !isfinite(e.mx) || !isfinite(e.my) || !isfinite(ex) || !isfinite(ey)) return;
+    // Pixel i has its centre at i + 0.5; clamp in float before converting to stay in int range.
+    const float px0 = fmaxf(ceilf(e.mx - ex - 0.5f), 0.f);
+    const float px1 = fminf(floorf(e.mx + ex - 0.5f), (float)(grid.width - 1));
+    const float py0 = fmaxf(ceilf(e.my - ey - 0.5f), 0.f);
+    const float py1 = fminf(floorf(e.my + ey - 0.5f), (float)(grid.height - 1));
+    if (px0 > px1 || py0 > py1) return;
+    const int tx0 = (int)px0 / kTile, tx1 = (int)px1 / kTile;
+    const int ty0 = (int)py0 / kTile, ty1 = (int)py1 / kTile;
+    const bool single = tx0 == tx1 && ty0 == ty1;
+    for (int ty = ty0; ty <= ty1; ++ty) {
+        const float ya = ty * kTileSize + 0.5f;
+        const float yb = (float)std::min(ty * kTile + kTile - 1, grid.height - 1) + 0.5f;
+        for (int tx = tx0; tx <= tx1; ++tx) {
+            const float xa = tx * kTileSize + 0.5f;
+            const float xb = (float)std::min(tx * kTile + kTile - 1, grid.width - 1) + 0.5f;
+            // A lone candidate tile skips the exact test: carrying it when the ellipse slips
+            // between pixel centres costs less than testing every small Gaussian.
+            if (single || ellipse_hits_rect(e, xa, xb, ya, yb)) fn(ty * grid.tiles_x + tx);
+        }
+    }
+}
+
+}  // namespace
+
+void count_tile_intersections(int64_t s_count, const int32_t* sorted_ids, const float* means2d,
+                              const float* conics, const float* opacities, const TileGrid& grid,
+                              int32_t* emit_offsets, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t s = 0; s < s_count; ++s) {
+        const int32_t g = sorted_ids[s];
+        const ScreenEllipse e = make_screen_ellipse(means2d + 2 * g, conics + 3 * g, opacities[g]);
+        int32_t count = 0;
+        for_each_tile(e, grid, [&](int) { ++count; });
+        emit_offsets[s + 1] = count;
+    }
+    emit_offsets[0] = 0;
+    for (int64_t s = 0; s < s_count; ++s) emit_offsets[s + 1] += emit_offsets[s];
+}
+
+void fill_tile_lists(int64_t s_count, const int32_t* sorted_ids, const int32_t* emit_offsets,
+                     const float* means2d, const float* conics, const float* opacities,
+                     const TileGrid& grid, int32_t* tile_offsets, int32_t* tile_gauss, int32_t* tile_emit,
+                     int nthreads) {
+    const int64_t m = emit_offsets[s_count];
+    const int n_tiles = grid.n_tiles();
+    std::vector<int32_t> emit_tile((size_t)m), emit_gauss((size_t)m);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t s = 0; s < s_count; ++s) {
+        const int32_t g = sorted_ids[s];
+        const ScreenEllipse e = make_screen_ellipse(means2d + 2 * g, conics + 3 * g, opacities[g]);
+        int64_t k = emit_offsets[s];
+        for_each_tile(e, grid, [&](int tile) {
+            emit_tile[k] = tile;
+            emit_gauss[k] = g;
+            ++k;
+        });
+    }
+
+    // Stable counting sort by tile: each thread histograms and then scatters its own contiguous
+    // chunk, at offsets ordered (tile, chunk), so every tile keeps depth order.
+    const int chunks = std::max(1, nthreads);
+    std::vector<int64_t> cursor((size_t)chunks * n_tiles, 0);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int c = 0; c < chunks; ++c) {
+        int64_t* hist = cursor.data() + (size_t)c * n_tiles;
+        for (int64_t k = m * c / chunks; k < m * (c + 1) / chunks; ++k) ++hist[emit_tile[k]];
+    }
+    int64_t running = 0;
+    for (int t = 0; t < n_tiles; ++t) {
+        tile_offsets[t] = (int32_t)running;
+        for (int c = 0; c < chunks; ++c) {
+            int64_t& slot = cursor[(size_t)c * n_tiles + t];
+            const int64_t h = slot;
+            slot = running;
+            running += h;
+        }
+    }
+    tile_offsets[n_tiles] = (int32_t)running;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int c = 0; c < chunks; ++c) {
+        int64_t* pos = cursor.data() + (size_t)c * n_tiles;
+        for (int64_t k = m * c / chunks; k < m * (c + 1) / chunks; ++k) {
+            const int64_t p = pos[emit_tile[k]]++;
+            tile_gauss[p] = emit_gauss[k];
+            tile_emit[p] = (int32_t)k;
+        }
+    }
+}
+
+}  // namespace cpu
+}  // namespace avatar

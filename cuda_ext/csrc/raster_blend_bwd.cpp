@@ -1,0 +1,194 @@
+// Backward blending: each tile replays its Gaussians from the back, recovering every pixel's
+// transmittance from the final one (T_i = T_{i+1} / (1 - alpha_i)).
+//
+// The loop is Gaussian-major so that one Gaussian's gradient sums stay in vector registers over
+// all the rows it covers and are reduced once per tile. Per pixel it carries the transmittance
+// and G, the gradient-weighted colour of everything behind (sum over channels of
+// v_image x colour behind, background included, plus v_depth x depth behind), which is all that
+// d loss / d alpha_i = T_i (c_i . v - G_i) + T_final / (1 - alpha_i) v_alpha needs.
+#include <string.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "blend.h"
+
+namespace avatar {
+namespace cpu {
+
+namespace {
+
+struct BackwardScratch {
+    std::vector<TileGaussian> params;
+    std::vector<uint32_t> row_masks;
+};
+
+struct BackwardInputs {
+    const float* final_T;
+    const int32_t* last;
+    const float* v_image;
+    const float* v_alpha;
+    const float* v_depth;
+    float* isect_grads;
+};
+
+template <int NC>
+void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk, BackwardScratch& s,
+                         const BackwardInputs& in) {
+    using namespace simd;
+    const int32_t start = a.tile_offsets[tile];
+    if (a.tile_offsets[tile + 1] == start) return;
+    const TileBox box = tile_box(a.grid, tile);
+
+    // Per-pixel state of the tile, one 16-lane row per tile row.
+    alignas(64) float T[kTile][kLanes], G[kTile][kLanes], vc[NC][kTile][kLanes];
+    alignas(64) float vd[kTile][kLanes], tva[kTile][kLanes];
+    alignas(64) int32_t last[kTile][kLanes];
+    int32_t row_last[kTile];
+    int32_t k_max = -1;
+    float bg[kMaxChunk] = {0.f, 0.f, 0.f, 0.f};
+    if (a.background)
+        for (int c = 0; c < NC; ++c) bg[c] = a.background[c0 + c];
+    for (int r = 0; r < kTile; ++r) {
+        row_last[r] = -1;
+        for (int i = 0; i < kLanes; ++i) {
+            T[r][i] = 1.f;
+            G[r][i] = vd[r][i] = tva[r][i] = 0.f;
+            for (int c = 0; c < NC; ++c) vc[c][r][i] = 0.f;
+            last[r][i] = -1;
+            if (r >= box.rows || i >= box.cols) continue;
+            const int64_t pix = (int64_t)(box.y0 + r) * a.grid.width + box.x0 + i;
+            const float Tf = in.final_T[pix];
+            T[r][i] = Tf;
+            last[r][i] = in.last[pix];
+            float g = 0.f;
+            for (int c = 0; c < NC; ++c) {
+                vc[c][r][i] = in.v_image[pix * a.channels + c0 + c];
+                g += bg[c] * vc[c][r][i];
+            }
+            G[r][i] = g;
+            if (first_chunk) {
+                vd[r][i] = in.v_depth ? in.v_depth[pix] : 0.f;
+                tva[r][i] = in.v_alpha ? Tf * in.v_alpha[pix] : 0.f;
+            }
+            row_last[r] = std::max(row_last[r], last[r][i]);
+        }
+        k_max = std::max(k_max, row_last[r]);
+    }
+    if (k_max < 0) return;
+    gather_tile(a, tile, box, c0, NC, s.params, s.row_masks);
+
+    const vfloat px = splat((float)box.x0 + 0.5f) + lane_index();
+    const int stride = kIsectGeomGrads + a.channels;
+    for (int32_t k = k_max; k >= 0; --k) {
+        const TileGaussian& p = s.params[(size_t)k];
+        vfloat s_dx2 = splat(0.f), s_dxdy = splat(0.f), s_dy2 = splat(0.f), s_dx = splat(0.f), s_dy = splat(0.f);
+        vfloat s_logo = splat(0.f), s_z = splat(0.f), s_col[NC];
+        for (int c = 0; c < NC; ++c) s_col[c] = splat(0.f);
+        bool touched = false;
+        for (uint32_t m = s.row_masks[(size_t)k]; m; m &= m - 1) {
+            const int r = __builtin_ctz(m);
+            if (row_last[r] < k) continue;
+            const float py = (float)(box.y0 + r) + 0.5f;
+            vfloat dx;
+            float dy;
+            const vfloat raw = row_raw_alpha(p, px, py, &dx, &dy);
+            const vfloat alpha = vmin(raw, splat(kAlphaMax));
+            const vint used = (alpha >= splat(kAlphaMin)) & (splati(k) <= loadi(last[r]));
+            if (!movemask(used)) continue;
+            touched = true;
+            const vfloat T_after = load(T[r]);
+            const vfloat G_after = load(G[r]);
+            const vfloat inv_one_minus = splat(1.f) / (splat(1.f) - alpha);
+            const vfloat T_here = T_after * inv_one_minus;
+            const vfloat w = select(used, alpha * T_here, splat(0.f));
+            vfloat cv = splat(p.z) * load(vd[r]);
+            for (int c = 0; c < NC; ++c) {
+                const vfloat v = load(vc[c][r]);
+                cv += splat(p.color[c]) * v;
+                s_col[c] += w * v;
+            }
+            s_z += w * load(vd[r]);
+            const vfloat v_alpha = T_here * (cv - G_after) + load(tva[r]) * inv_one_minus;
+            // Clamped alphas carry no gradient to the Gaussian's shape or opacity.
+            const vfloat a_v = select(used & (raw < splat(kAlphaMax)), alpha * v_alpha, splat(0.f));
+            s_logo += a_v;
+            // d sigma = -(alpha v_alpha); the sums below are its moments over dx, dy.
+            const vfloat dyv = splat(dy);
+            s_dx += a_v * dx;
+            s_dx2 += a_v * dx * dx;
+            s_dxdy += a_v * dx * dyv;
+            s_dy += a_v * dyv;
+            s_dy2 += a_v * dyv * dyv;
+            store(T[r], select(used, T_here, T_after));
+            store(G[r], select(used, alpha * cv + (splat(1.f) - alpha) * G_after, G_after));
+        }
+        if (!touched) continue;
+        // v_sigma = -alpha v_alpha, and sigma = 0.5 a dx^2 + b dx dy + 0.5 c dy^2, dx = px - mx.
+        const float m_dx2 = -hsum(s_dx2), m_dxdy = -hsum(s_dxdy), m_dy2 = -hsum(s_dy2);
+        const float m_dx = -hsum(s_dx), m_dy = -hsum(s_dy);
+        const float a2 = 2.f * p.ha, c2 = 2.f * p.hc;
+        float* out = in.isect_grads + (int64_t)a.tile_emit[start + k] * stride;
+        out[0] += -(a2 * m_dx + p.b * m_dy);
+        out[1] += -(p.b * m_dx + c2 * m_dy);
+        out[2] += 0.5f * m_dx2;
+        out[3] += m_dxdy;
+        out[4] += 0.5f * m_dy2;
+        out[5] += hsum(s_logo) / p.opacity;
+        out[6] += hsum(s_z);
+        for (int c = 0; c < NC; ++c) out[kIsectGeomGrads + c0 + c] += hsum(s_col[c]);
+    }
+}
+
+template <int NC>
+void blend_chunk_backward(const BlendArgs& a, int c0, const BackwardInputs& in, int nthreads) {
+    const int n_tiles = a.grid.n_tiles();
+#pragma omp parallel num_threads(nthreads)
+    {
+        BackwardScratch scratch;
+#pragma omp for schedule(dynamic, 1)
+        for (int tile = 0; tile < n_tiles; ++tile) blend_tile_backward<NC>(a, tile, c0, c0 == 0, scratch, in);
+    }
+}
+
+}  // namespace
+
+void blend_backward(const BlendArgs& args, const float* final_T, const int32_t* last, const float* v_image,
+                    const float* v_alpha, const float* v_depth, float* isect_grads, int nthreads) {
+    const BackwardInputs in{final_T, last, v_image, v_alpha, v_depth, isect_grads};
+    for (int c0 = 0; c0 < args.channels; c0 += kMaxChunk) {
+        switch (std::min(args.channels - c0, kMaxChunk)) {
+            case 1: blend_chunk_backward<1>(args, c0, in, nthreads); break;
+            case 2: blend_chunk_backward<2>(args, c0, in, nthreads); break;
+            case 3: blend_chunk_backward<3>(args, c0, in, nthreads); break;
+            default: blend_chunk_backward<4>(args, c0, in, nthreads); break;
+        }
+    }
+}
+
+void reduce_isect_grads(int64_t s_count, const int32_t* sorted_ids, const int32_t* emit_offsets,
+                        const float* isect_grads, int channels, float* v_means2d, float* v_conics,
+                        float* v_opacities, float* v_depths, float* v_colors, int nthreads) {
+    const int stride = kIsectGeomGrads + channels;
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t s = 0; s < s_count; ++s) {
+        const int32_t g = sorted_ids[s];
+        float sum[kIsectGeomGrads] = {0.f};
+        float* vcol = v_colors + (int64_t)g * channels;
+        for (int32_t e = emit_offsets[s]; e < emit_offsets[s + 1]; ++e) {
+            const float* rec = isect_grads + (int64_t)e * stride;
+            for (int j = 0; j < kIsectGeomGrads; ++j) sum[j] += rec[j];
+            for (int c = 0; c < channels; ++c) vcol[c] += rec[kIsectGeomGrads + c];
+        }
+        v_means2d[2 * g] = sum[0];
+        v_means2d[2 * g + 1] = sum[1];
+        v_conics[3 * g] = sum[2];
+        v_conics[3 * g + 1] = sum[3];
+        v_conics[3 * g + 2] = sum[4];
+        v_opacities[g] = sum[5];
+        v_depths[g] = sum[6];
+    }
+}
+
+}  // namespace cpu
+}  // namespace avatar
