@@ -38,8 +38,8 @@ CPU_SOURCES = (
 )
 CUDA_SOURCES = ("hash_triplane_cuda.cu", "deform_cuda.cu")
 # -march=native is safe because the cache key includes the CPU model and its feature flags.
-CXX_FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-std=c++17")
-CUDA_FLAGS = ("-O3", "-std=c++17", "--use_fast_math")
+CXX_FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-Wno-psabi")
+CUDA_FLAGS = ("-O3", "--use_fast_math")
 LD_FLAGS = ("-fopenmp",)
 PREBUILT_MODULE = "avatar._kernels"
 
@@ -125,26 +125,43 @@ def _prebuilt() -> ModuleType | None:
     return importlib.import_module(PREBUILT_MODULE)
 
 
+def _built_library(key: str) -> Path | None:
+    found = sorted((cache_root() / key).glob(_module_name(key) + ".*so"))
+    return found[0] if found else None
+
+
+def _import_library(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _build(key: str, with_cuda: bool) -> ModuleType:
+    # A finished build with this key was made from these exact sources and flags: load it
+    # directly, without asking ninja (and the compiler checks around it) again.
+    library = _built_library(key)
+    if library is not None:
+        try:
+            return _import_library(_module_name(key), library)
+        except ImportError:
+            library.unlink()  # e.g. a link step that was killed half-way: build it again
+
     from torch.utils import cpp_extension
 
     build_dir = cache_root() / key
     src_copy = build_dir / "src"
     src_copy.mkdir(parents=True, exist_ok=True)
     # Build from a private copy so that an edit to the sources during a build cannot produce a
-    # module whose contents differ from its key.
+    # module whose contents differ from its key. Unchanged files keep their timestamps, so an
+    # interrupted build resumes instead of starting over.
     for path in source_dir().iterdir():
-        if path.suffix in (".h", ".cpp", ".cu"):
-            shutil.copyfile(path, src_copy / path.name)
+        target = src_copy / path.name
+        if path.suffix in (".h", ".cpp", ".cu") and (not target.exists() or target.read_bytes() != path.read_bytes()):
+            shutil.copyfile(path, target)
     sources = [str(src_copy / s) for s in CPU_SOURCES + (CUDA_SOURCES if with_cuda else ())]
-    so_exists = any(build_dir.glob(_module_name(key) + "*.so"))
-    if not so_exists:
-        print(
-            "avatar: compiling the CPU kernels once (about a minute); later runs reuse "
-            f"{build_dir}",
-            file=sys.stderr,
-            flush=True,
-        )
+    print(f"avatar: compiling the kernels once (about a minute); later runs reuse {build_dir}", file=sys.stderr,
+          flush=True)
     previous_env = {k: os.environ.get(k) for k in ("MAX_JOBS", "PATH")}
     if previous_env["MAX_JOBS"] is None:
         os.environ["MAX_JOBS"] = str(max(1, min(os.cpu_count() or 1, 4)))
@@ -222,6 +239,13 @@ def _ninja_dir() -> str | None:
     return str(beside.parent) if beside.exists() else None
 
 
+def stream_handle(t) -> int:
+    """The current CUDA stream of t's device as the integer the bindings take (0 on the CPU)."""
+    import torch
+
+    return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
+
+
 def failure_reason() -> str:
     return _state.failure
 
@@ -243,6 +267,6 @@ def status() -> str:
         key = build_key(_with_cuda())
     except OSError as exc:
         return f"unavailable: sources not found ({exc})"
-    if any((cache_root() / key).glob(_module_name(key) + "*.so")):
+    if _built_library(key) is not None:
         return "built (cached)"
     return "not built yet; builds on first use"

@@ -34,15 +34,18 @@ class _DeformGaussians(torch.autograd.Function):
         inputs = [_f32(t) for t in (means, quats, log_scales, d_means, d_quats, d_log_scales)]
         pose = [_f32(t) for t in (rotation, translation, pose_quat)]
         ctx.save_for_backward(inputs[0], inputs[1], inputs[3], inputs[4], *pose)
-        return tuple(_extension.load().deform_fwd(*inputs, *pose))
+        with torch.cuda.device_of(inputs[0]):
+            return tuple(_extension.load().deform_fwd(*inputs, *pose, _extension.stream_handle(inputs[0])))
 
     @staticmethod
     def backward(ctx, v_means, v_quats, v_log_scales):
         means, quats, d_means, d_quats, rotation, translation, pose_quat = ctx.saved_tensors
         grads = [torch.zeros_like(ref) if g is None else _f32(g)
                  for g, ref in ((v_means, means), (v_quats, quats), (v_log_scales, d_means))]
-        vm, vq, vs, vdm, vdq, vds, v_pose = _extension.load().deform_bwd(
-            means, quats, d_means, d_quats, rotation, translation, pose_quat, *grads)
+        with torch.cuda.device_of(means):
+            vm, vq, vs, vdm, vdq, vds, v_pose = _extension.load().deform_bwd(
+                means, quats, d_means, d_quats, rotation, translation, pose_quat, *grads,
+                _extension.stream_handle(means))
         v_pose = v_pose.to(rotation.device)
         return vm, vq, vs, vdm, vdq, vds, v_pose[:9].reshape(3, 3), v_pose[9:12], v_pose[12:16]
 

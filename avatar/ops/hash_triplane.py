@@ -78,14 +78,17 @@ class _HashTriplaneEncode(torch.autograd.Function):
         t = tables.detach().to(torch.float32).contiguous()
         ctx.save_for_backward(p, t)
         ctx.config = (list(resolutions), list(box_min), list(box_max))
-        return _extension.load().hash_triplane_fwd(p, t, *ctx.config)
+        with torch.cuda.device_of(p):
+            return _extension.load().hash_triplane_fwd(p, t, *ctx.config, _extension.stream_handle(p))
 
     @staticmethod
     def backward(ctx, v_features):
         p, t = ctx.saved_tensors
         need_points, need_tables = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        v_tables, v_points = _extension.load().hash_triplane_bwd(
-            p, t, *ctx.config, v_features.to(torch.float32).contiguous(), need_tables, need_points)
+        with torch.cuda.device_of(p):
+            v_tables, v_points = _extension.load().hash_triplane_bwd(
+                p, t, *ctx.config, v_features.to(torch.float32).contiguous(), need_tables, need_points,
+                _extension.stream_handle(p))
         return (v_points if need_points else None), (v_tables if need_tables else None), None, None, None
 
 

@@ -169,7 +169,12 @@ def blend_gaussians_ref(
             shape = (y1 - y0, x1 - x0)
             row_parts.append((col.reshape(shape + (channels,)), T.reshape(shape), d.reshape(shape)))
         rows.append([torch.cat([p[i] for p in row_parts], dim=1) for i in range(3)])
-    if rows:
+    if ids.numel() == 0:
+        # Nothing visible: keep the outputs in the graph (with zero gradients) like the kernels,
+        # so a training step whose Gaussians all left the view still runs backward.
+        anchor = sum(t.sum() for t in (means2d, conics, opacities, depths, colors)) * 0.0
+        image, T_final, depth = image + anchor, T_final + anchor, depth + anchor
+    elif rows:
         image = torch.cat([r[0] for r in rows], dim=0)
         T_final = torch.cat([r[1] for r in rows], dim=0)
         depth = torch.cat([r[2] for r in rows], dim=0)

@@ -11,8 +11,6 @@
 #include "raster_cpu.h"
 
 #ifdef AVATAR_WITH_CUDA
-#include <c10/cuda/CUDAStream.h>
-
 #include "cuda_launch.h"
 #endif
 
@@ -33,7 +31,9 @@ void check_cpu(const Tensor& t, const char* name, at::ScalarType dtype = at::kFl
 int threads() { return std::max(1, at::get_num_threads()); }
 
 #ifdef AVATAR_WITH_CUDA
-void* stream_of(const Tensor& t) { return (void*)c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+// CUDA entry points take the stream as an integer handle from Python
+// (torch.cuda.current_stream().cuda_stream), which keeps torch's CUDA headers out of this file.
+void* as_stream(int64_t handle) { return reinterpret_cast<void*>(static_cast<intptr_t>(handle)); }
 #endif
 
 avatar::Camera make_camera(const Tensor& viewmat, const Tensor& K, int64_t width, int64_t height, double near_plane,
@@ -229,7 +229,7 @@ avatar::HashTriplaneParams hash_params(const Tensor& tables, const std::vector<i
 }
 
 Tensor hash_triplane_fwd(Tensor points, Tensor tables, std::vector<int64_t> resolutions, std::vector<double> box_min,
-                         std::vector<double> box_max) {
+                         std::vector<double> box_max, int64_t stream) {
     check(points, "points");
     check(tables, "tables");
     const auto p = hash_params(tables, resolutions, box_min, box_max);
@@ -238,7 +238,7 @@ Tensor hash_triplane_fwd(Tensor points, Tensor tables, std::vector<int64_t> reso
     if (points.is_cuda()) {
 #ifdef AVATAR_WITH_CUDA
         avatar::cuda::hash_triplane_forward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
-                                            out.data_ptr<float>(), stream_of(points));
+                                            out.data_ptr<float>(), as_stream(stream));
         return out;
 #else
         TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
@@ -252,7 +252,7 @@ Tensor hash_triplane_fwd(Tensor points, Tensor tables, std::vector<int64_t> reso
 // Returns v_tables (undefined unless need_tables) and v_points (undefined unless need_points).
 std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<int64_t> resolutions,
                                       std::vector<double> box_min, std::vector<double> box_max, Tensor v_out,
-                                      bool need_tables, bool need_points) {
+                                      bool need_tables, bool need_points, int64_t stream) {
     check(points, "points");
     check(tables, "tables");
     check(v_out, "v_features");
@@ -265,7 +265,7 @@ std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<
     if (points.is_cuda()) {
 #ifdef AVATAR_WITH_CUDA
         avatar::cuda::hash_triplane_backward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
-                                             v_out.data_ptr<float>(), vt, vp, stream_of(points));
+                                             v_out.data_ptr<float>(), vt, vp, as_stream(stream));
         return {v_tables, v_points};
 #else
         TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
@@ -290,7 +290,8 @@ avatar::RigidPose make_pose(const Tensor& rotation, const Tensor& translation, c
 }
 
 std::vector<Tensor> deform_fwd(Tensor means, Tensor quats, Tensor log_scales, Tensor d_means, Tensor d_quats,
-                               Tensor d_log_scales, Tensor rotation, Tensor translation, Tensor pose_quat) {
+                               Tensor d_log_scales, Tensor rotation, Tensor translation, Tensor pose_quat,
+                               int64_t stream) {
     for (auto* t : {&means, &quats, &log_scales, &d_means, &d_quats, &d_log_scales}) check(*t, "deformation input");
     const auto pose = make_pose(rotation, translation, pose_quat);
     const int64_t n = means.size(0);
@@ -301,7 +302,7 @@ std::vector<Tensor> deform_fwd(Tensor means, Tensor quats, Tensor log_scales, Te
         avatar::cuda::deform_forward(n, means.data_ptr<float>(), quats.data_ptr<float>(), log_scales.data_ptr<float>(),
                                      d_means.data_ptr<float>(), d_quats.data_ptr<float>(),
                                      d_log_scales.data_ptr<float>(), pose, out_means.data_ptr<float>(),
-                                     out_quats.data_ptr<float>(), out_log_scales.data_ptr<float>(), stream_of(means));
+                                     out_quats.data_ptr<float>(), out_log_scales.data_ptr<float>(), as_stream(stream));
         return {out_means, out_quats, out_log_scales};
 #else
         TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
@@ -317,7 +318,7 @@ std::vector<Tensor> deform_fwd(Tensor means, Tensor quats, Tensor log_scales, Te
 // Returns v_means, v_quats, v_log_scales, v_d_means, v_d_quats, v_d_log_scales, v_pose [16].
 std::vector<Tensor> deform_bwd(Tensor means, Tensor quats, Tensor d_means, Tensor d_quats, Tensor rotation,
                                Tensor translation, Tensor pose_quat, Tensor v_out_means, Tensor v_out_quats,
-                               Tensor v_out_log_scales) {
+                               Tensor v_out_log_scales, int64_t stream) {
     for (auto* t : {&means, &quats, &d_means, &d_quats, &v_out_means, &v_out_quats, &v_out_log_scales})
         check(*t, "deformation input");
     const auto pose = make_pose(rotation, translation, pose_quat);
@@ -335,7 +336,7 @@ std::vector<Tensor> deform_bwd(Tensor means, Tensor quats, Tensor d_means, Tenso
         avatar::cuda::deform_backward(n, m, q, dm, dq, pose, vom, voq, vos, v_means.data_ptr<float>(),
                                       v_quats.data_ptr<float>(), v_log_scales.data_ptr<float>(),
                                       v_d_means.data_ptr<float>(), v_d_quats.data_ptr<float>(),
-                                      v_d_log_scales.data_ptr<float>(), shares.data_ptr<float>(), stream_of(means));
+                                      v_d_log_scales.data_ptr<float>(), shares.data_ptr<float>(), as_stream(stream));
         return {v_means, v_quats, v_log_scales, v_d_means, v_d_quats, v_d_log_scales, shares.sum(0)};
 #else
         TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");

@@ -71,7 +71,7 @@ AVATAR_HD bool project_intermediates(const float* mean, const float* quat, const
     const float* C = it.cov_cam.m;
     // J C J^T with J = [[j00, 0, j02], [0, j11, j12]]
     const float a0 = j00 * C[0] + j02 * C[6], a1 = j00 * C[1] + j02 * C[7], a2 = j00 * C[2] + j02 * C[8];
-    const float b0 = j11 * C[3] + j12 * C[6], b1 = j11 * C[4] + j12 * C[7], b2 = j11 * C[5] + j12 * C[8];
+    const float b1 = j11 * C[4] + j12 * C[7], b2 = j11 * C[5] + j12 * C[8];
     it.cov2d[0] = a0 * j00 + a2 * j02 + cam.eps2d;
     it.cov2d[1] = a1 * j11 + a2 * j12;
     it.cov2d[2] = b1 * j11 + b2 * j12 + cam.eps2d;

@@ -93,7 +93,11 @@ inline uint32_t movemask(vint m) {
 #if defined(__AVX512F__) && defined(AVATAR_VECTOR_EXTENSIONS)
     __m512i x;
     memcpy(&x, &m, sizeof x);
-    return (uint32_t)_mm512_movepi32_mask(x);
+    return (uint32_t)_mm512_test_epi32_mask(x, x);
+#elif defined(__AVX2__) && defined(AVATAR_VECTOR_EXTENSIONS)
+    __m256 half[2];
+    memcpy(half, &m, sizeof half);
+    return (uint32_t)_mm256_movemask_ps(half[0]) | ((uint32_t)_mm256_movemask_ps(half[1]) << 8);
 #else
     uint32_t bits = 0;
     for (int i = 0; i < kLanes; ++i) bits |= (m[i] != 0 ? 1u : 0u) << i;
@@ -102,10 +106,14 @@ inline uint32_t movemask(vint m) {
 }
 
 inline float hsum(vfloat v) {
-#if defined(__AVX512F__) && defined(AVATAR_VECTOR_EXTENSIONS)
-    __m512 x;
-    memcpy(&x, &v, sizeof x);
-    return _mm512_reduce_add_ps(x);
+#if (defined(__AVX512F__) || defined(__AVX2__)) && defined(AVATAR_VECTOR_EXTENSIONS)
+    __m256 half[2];
+    memcpy(half, &v, sizeof half);
+    const __m256 s8 = _mm256_add_ps(half[0], half[1]);
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+    return _mm_cvtss_f32(s4);
 #else
     float s = 0.f;
     for (int i = 0; i < kLanes; ++i) s += v[i];
