@@ -10,6 +10,7 @@ from avatar.config import AvatarConfig, leaf_fields
 from avatar.errors import AvatarError
 
 PREPROCESS_SECTIONS = ("preprocess", "decode", "track", "pose", "segment", "audio", "report")
+TRAIN_SECTIONS = ("model", "train")
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...]) -> None:
@@ -71,6 +72,64 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from avatar.folder import AvatarFolder
+    from avatar.train.run import train_avatar
+
+    folder = AvatarFolder(Path(args.avatar))
+    info = train_avatar(folder, _config_from_args(args), args.recipe, resume=args.resume, force=args.force)
+    print(f"trained avatar: {folder.model} ({info['steps']} steps, {sum(info['gaussians'].values())} Gaussians)")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from avatar.folder import AvatarFolder
+    from avatar.preprocess import run_preprocess
+    from avatar.train.run import train_avatar
+
+    cfg = _config_from_args(args)
+    folder = AvatarFolder(Path(args.out))
+    if not args.resume:
+        run_preprocess(Path(args.video), folder.root, cfg, recipe=args.recipe, force=args.force)
+    info = train_avatar(folder, cfg, args.recipe, resume=args.resume, force=args.force)
+    print(f"trained avatar: {folder.model} ({info['steps']} steps, {sum(info['gaussians'].values())} Gaussians)\n"
+          f"next: avatar eval {folder.root}   |   avatar render {folder.root} --replay --out clip.mp4")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from avatar.eval.run import evaluate
+    from avatar.folder import AvatarFolder
+
+    folder = AvatarFolder(Path(args.avatar))
+    metrics = evaluate(folder, video=not args.no_video)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "covers"}, indent=2))
+    print(f"metrics: {folder.eval / 'metrics.json'}" + ("" if args.no_video else f"\nside by side: {folder.eval / 'side_by_side.mp4'}"))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from avatar.folder import AvatarFolder
+    from avatar.render.replay import render_replay
+
+    if not args.replay:
+        raise AvatarError("say what drives the avatar: --replay (its own tracked motion)")
+    count = render_replay(AvatarFolder(Path(args.avatar)), Path(args.out), args.frames, args.camera)
+    print(f"rendered {count} frames: {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from avatar.folder import AvatarFolder
+    from avatar.render.export_ply import export_avatar
+
+    count = export_avatar(AvatarFolder(Path(args.avatar)), Path(args.ply))
+    print(f"exported {count} Gaussians: {args.ply}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar", description="Personal 3D talking-head avatars from ordinary video.")
     parser.add_argument("--version", action="version", version=f"avatar {__version__}")
@@ -100,6 +159,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redo", help="run these stages again even if their results are up to date")
     _add_config_flags(p, PREPROCESS_SECTIONS)
     p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("fit", help="preprocess a video (cached) and train its avatar")
+    p.add_argument("video", help="input video of one person speaking")
+    p.add_argument("--out", required=True, help="avatar folder to create or update")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted training run with its own settings")
+    p.add_argument("--force", action="store_true", help="start over: replace the folder's video or trained avatar")
+    _add_config_flags(p, PREPROCESS_SECTIONS + TRAIN_SECTIONS)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("train", help="train the avatar of a preprocessed folder")
+    p.add_argument("avatar", help="avatar folder (preprocessed)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted training run with its own settings")
+    p.add_argument("--force", action="store_true", help="replace an existing trained avatar")
+    _add_config_flags(p, TRAIN_SECTIONS)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="metrics on the held-out tail of the video (eval/metrics.json)")
+    p.add_argument("avatar", help="avatar folder with a trained avatar")
+    p.add_argument("--no-video", action="store_true", help="skip the side-by-side video")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("render", help="render the avatar to a video")
+    p.add_argument("avatar", help="avatar folder with a trained avatar")
+    p.add_argument("--replay", action="store_true", help="drive it with the tracked motion of its own video")
+    p.add_argument("--frames", help="A:B, the frames to replay (default: all)")
+    p.add_argument("--camera", help="yaw[,pitch[,zoom]]: look from another angle (degrees, degrees, factor)")
+    p.add_argument("--out", required=True, help="output .mp4 (h264 + aac)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("export", help="export the Gaussians as a standard 3DGS PLY")
+    p.add_argument("avatar", help="avatar folder with a trained avatar")
+    p.add_argument("--ply", required=True, help="output .ply path")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -111,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"avatar: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("avatar: interrupted; finished stages are kept, run the same command to continue", file=sys.stderr)
+        print("avatar: interrupted; finished work is kept, run the same command to continue", file=sys.stderr)
         return 130
 
 

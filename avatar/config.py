@@ -97,6 +97,74 @@ class ReportConfig:
 
 
 @dataclass
+class ModelConfig:
+    head_gaussians: int = 30000
+    """Head Gaussians at the start (on the face template, a hair/skull shell, inside mouth and eyes)."""
+    torso_gaussians: int = 10000
+    """Torso Gaussians at the start (on the pixels labelled torso)."""
+    max_gaussians: int = 50000
+    """Densification stops adding Gaussians beyond this many in all."""
+    expression_components: int = 12
+    """Expression coefficients (PCA of landmark offsets) added to the 52 blendshapes in the motion code."""
+    hash_levels: int = 12
+    """Resolution levels of the hash-grid triplane of the expression field."""
+    hash_features: int = 2
+    """Features per level and plane."""
+    hash_log2_table: int = 15
+    """log2 of the rows of each (plane, level) hash table."""
+    hash_base_resolution: int = 8
+    """Cells per side of the coarsest level."""
+    hash_growth: float = 1.4
+    """Resolution ratio between levels."""
+    mlp_width: int = 64
+    """Hidden width of the expression field's MLP."""
+
+
+@dataclass
+class TrainConfig:
+    resolution: int = 0
+    """Side in pixels of the frames trained on; 0 uses the processed size."""
+    iterations: int = 30000
+    """Optimisation steps in all."""
+    stages: tuple[float, ...] = (0.08, 0.3, 0.15, 0.47)
+    """Fractions of the iterations spent in the stages: head warm-up (static head), deformation, torso, joint."""
+    lr_means: float = 0.004
+    """Learning rate of Gaussian centres, in centimetres per step (decays tenfold over training)."""
+    lr_scales: float = 0.005
+    """Learning rate of log-scales."""
+    lr_quats: float = 0.001
+    """Learning rate of rotations."""
+    lr_opacity: float = 0.05
+    """Learning rate of opacity logits."""
+    lr_colors: float = 0.02
+    """Learning rate of colour logits."""
+    lr_field: float = 0.002
+    """Learning rate of the expression field's hash tables and MLP, and of the torso field."""
+    ssim_weight: float = 0.2
+    """Weight of D-SSIM beside L1 in the photometric loss."""
+    mouth_weight: float = 3.0
+    """Extra weight of the L1 loss inside the box around the lips."""
+    mask_weight: float = 0.1
+    """Weight of the losses between rendered coverage and the person / head masks."""
+    offset_weight: float = 0.01
+    """Weight of the penalty on expression offsets of the head Gaussians (squared centimetres)."""
+    densify_every: int = 200
+    """Steps between densification and pruning passes."""
+    densify_until: float = 0.75
+    """Fraction of the iterations after which the set of Gaussians stays fixed."""
+    densify_grad: float = 0.0003
+    """Mean screen-space gradient of a Gaussian's centre above which it is cloned or split."""
+    refine_poses: bool = True
+    """Learn a small correction of every training frame's head pose in the joint stage."""
+    checkpoint_minutes: float = 5.0
+    """Minutes between checkpoints (and on Ctrl-C)."""
+    log_every: int = 100
+    """Steps between scalar logs to tensorboard."""
+    seed: int = 0
+    """Random seed of initialisation and frame order."""
+
+
+@dataclass
 class PreprocessConfig:
     workers: int = 2
     """Stages that do not depend on each other run at the same time on this many threads."""
@@ -111,6 +179,8 @@ class AvatarConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from conftest import run_cli
+from helpers import run_cli
 
 
 def test_doctor_reports_and_exits_zero(models):

@@ -4,7 +4,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import shared_file
+from helpers import shared_file
 
 from avatar.config import AvatarConfig
 from avatar.io_utils import load_npz

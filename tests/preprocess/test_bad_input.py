@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 from media import tone, write_video
 
 

@@ -1,0 +1,1 @@
+"""Measuring a trained avatar on the held-out tail of its video."""

@@ -1,0 +1,77 @@
+"""Neural fields that move Gaussians: the head's expression deformation and the torso's pose follow.
+
+`ExpressionField`: hash-grid triplane features of a canonical head position, and the motion code,
+through a small MLP to offsets of position, rotation, scale and colour. Its first layer is split into a
+position part and a motion part, so a renderer can compute the position part once per Gaussian and
+pay only for the rest each frame.
+
+`TorsoField`: the torso Gaussians' offsets from the head pose (so the neck follows the head), from a
+low-frequency encoding of their camera-space position.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from avatar.ops import HashTriplaneSpec, hash_triplane_encode
+
+OFFSETS = 13  # 3 position, 4 rotation (quaternion residual), 3 log-scale, 3 colour
+
+
+class ExpressionField(nn.Module):
+    def __init__(self, spec: HashTriplaneSpec, box_min: tuple[float, float, float], box_max: tuple[float, float, float],
+                 motion_dim: int, width: int = 64):
+        super().__init__()
+        self.spec = spec
+        self.box_min, self.box_max = tuple(map(float, box_min)), tuple(map(float, box_max))
+        self.resolutions = spec.resolutions()
+        self.tables = nn.Parameter(spec.init_tables(generator=torch.Generator().manual_seed(0)))
+        self.position_in = nn.Linear(spec.out_features, width)
+        self.motion_in = nn.Linear(motion_dim, width, bias=False)
+        self.hidden = nn.Linear(width, width)
+        self.out = nn.Linear(width, OFFSETS)
+        nn.init.zeros_(self.out.weight)  # start from the undeformed head
+        nn.init.zeros_(self.out.bias)
+
+    def encode(self, means: Tensor) -> Tensor:
+        """[N, 3] canonical positions -> [N, width] position part of the first layer."""
+        features = hash_triplane_encode(means, self.tables, self.resolutions, self.box_min, self.box_max)
+        return self.position_in(features)
+
+    def offsets(self, encoded: Tensor, motion: Tensor) -> dict[str, Tensor]:
+        """encoded [N, width] (from `encode`), motion [D] -> offsets of every Gaussian."""
+        h = F.relu(encoded + self.motion_in(motion))
+        out = self.out(F.relu(self.hidden(h)))
+        one = torch.zeros_like(out[:, :4])
+        one[:, 0] = 1.0
+        return {
+            "d_means": 0.5 * out[:, 0:3],  # centimetres
+            "d_quats": one + 0.1 * out[:, 3:7],
+            "d_log_scales": 0.1 * out[:, 7:10],
+            "d_colors": 0.2 * out[:, 10:13],
+        }
+
+
+def pose_features(rotvec: Tensor, translation: Tensor) -> Tensor:
+    """[6] head pose relative to its rest pose: rotation vector (radians) and translation (decimetres)."""
+    return torch.cat([rotvec, translation / 10.0])
+
+
+class TorsoField(nn.Module):
+    def __init__(self, centre: Tensor, extent: float, width: int = 32, frequencies: int = 2):
+        super().__init__()
+        self.register_buffer("centre", centre.float().reshape(3))
+        self.register_buffer("extent", torch.tensor(float(extent)))
+        self.frequencies = frequencies
+        inputs = 3 + 6 * frequencies + 6
+        self.layers = nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 3))
+        nn.init.zeros_(self.layers[-1].weight)
+        nn.init.zeros_(self.layers[-1].bias)
+
+    def forward(self, means: Tensor, pose: Tensor) -> Tensor:
+        """means [N, 3] camera space, pose [6] from `pose_features` -> [N, 3] offsets (centimetres)."""
+        x = (means - self.centre) / self.extent
+        bands = [x] + [f(x * (2.0**k) * torch.pi) for k in range(self.frequencies) for f in (torch.sin, torch.cos)]
+        inputs = torch.cat(bands + [pose.expand(len(means), 6)], 1)
+        return 2.0 * self.layers(inputs)

@@ -1,0 +1,1 @@
+"""Training: data, losses, densification, checkpoints and the generic trainer."""
