@@ -1,0 +1,1 @@
+"""The Gaussian avatar: Gaussian sets, neural fields that move them, initialisation, storage."""
