@@ -100,76 +100,98 @@ std::vector<Tensor> project_bwd(Tensor means, Tensor quats, Tensor log_scales, T
     return {v_means, v_quats, v_log_scales, v_logits, v_viewmat, v_K};
 }
 
-avatar::cpu::BlendArgs blend_args(const Tensor& means2d, const Tensor& conics, const Tensor& opacities,
-                                  const Tensor& depths, const Tensor& colors, const c10::optional<Tensor>& background,
-                                  int64_t width, int64_t height) {
+void check_blend_inputs(const Tensor& means2d, const Tensor& conics, const Tensor& opacities, const Tensor& depths,
+                        const Tensor& colors, const c10::optional<Tensor>& background) {
     check_cpu(means2d, "means2d");
     check_cpu(conics, "conics");
     check_cpu(opacities, "opacities");
     check_cpu(depths, "depths");
     check_cpu(colors, "colors");
     TORCH_CHECK(colors.dim() == 2 && colors.size(1) >= 1, "colors must be [N, C] with C >= 1");
-    avatar::cpu::BlendArgs a{};
-    a.grid = avatar::cpu::make_tile_grid((int)width, (int)height);
-    a.means2d = means2d.data_ptr<float>();
-    a.conics = conics.data_ptr<float>();
-    a.opacities = opacities.data_ptr<float>();
-    a.depths = depths.data_ptr<float>();
-    a.colors = colors.data_ptr<float>();
-    a.channels = (int)colors.size(1);
-    a.background = nullptr;
     if (background.has_value() && background->defined()) {
         check_cpu(*background, "background");
         TORCH_CHECK(background->numel() == colors.size(1), "background must have one value per channel");
-        a.background = background->data_ptr<float>();
     }
+}
+
+// The depth-ordered, packed copy of the visible Gaussians that binning and blending read.
+struct Packed {
+    std::vector<avatar::cpu::PackedGaussian> gaussians;
+    std::vector<float> colors;
+};
+
+Packed pack(const Tensor& sorted_ids, const Tensor& means2d, const Tensor& conics, const Tensor& opacities,
+            const Tensor& depths, const Tensor& colors) {
+    const int64_t s_count = sorted_ids.size(0);
+    const int channels = (int)colors.size(1);
+    Packed p;
+    p.gaussians.resize((size_t)s_count);
+    p.colors.resize((size_t)s_count * channels);
+    avatar::cpu::pack_gaussians(s_count, sorted_ids.data_ptr<int32_t>(), means2d.data_ptr<float>(),
+                                conics.data_ptr<float>(), opacities.data_ptr<float>(), depths.data_ptr<float>(),
+                                colors.data_ptr<float>(), channels, p.gaussians.data(), p.colors.data(), threads());
+    return p;
+}
+
+avatar::cpu::BlendArgs blend_args(const Packed& p, const Tensor& colors, const c10::optional<Tensor>& background,
+                                  int64_t width, int64_t height, const Tensor& tile_offsets, const Tensor& tile_entries,
+                                  const Tensor& tile_emit) {
+    avatar::cpu::BlendArgs a{};
+    a.grid = avatar::cpu::make_tile_grid((int)width, (int)height);
+    a.packed = p.gaussians.data();
+    a.colors = p.colors.data();
+    a.channels = (int)colors.size(1);
+    a.background = background.has_value() && background->defined() ? background->data_ptr<float>() : nullptr;
+    a.tile_offsets = tile_offsets.data_ptr<int32_t>();
+    a.tile_entries = tile_entries.data_ptr<int32_t>();
+    a.tile_emit = tile_emit.data_ptr<int32_t>();
     return a;
 }
 
 // Returns image, alpha, depth, final_T, last and the binning the backward pass replays:
-// sorted_ids, emit_offsets, tile_offsets, tile_gauss, tile_emit.
+// sorted_ids, emit_offsets, tile_offsets, tile_entries, tile_emit.
 std::vector<Tensor> blend_fwd(Tensor means2d, Tensor conics, Tensor opacities, Tensor depths, Tensor colors,
                               Tensor radii, c10::optional<Tensor> background, int64_t width, int64_t height) {
-    auto a = blend_args(means2d, conics, opacities, depths, colors, background, width, height);
+    check_blend_inputs(means2d, conics, opacities, depths, colors, background);
     check_cpu(radii, "radii", at::kInt);
     const int64_t n = means2d.size(0);
     const int nt = threads();
+    const auto grid = avatar::cpu::make_tile_grid((int)width, (int)height);
     auto fopts = means2d.options();
     auto iopts = fopts.dtype(at::kInt);
     Tensor sorted_ids = torch::empty({n}, iopts);
     const int64_t s_count = avatar::cpu::sort_visible_by_depth(n, depths.data_ptr<float>(),
                                                                radii.data_ptr<int32_t>(), sorted_ids.data_ptr<int32_t>());
     sorted_ids = sorted_ids.narrow(0, 0, s_count).clone();
+    const Packed packed = pack(sorted_ids, means2d, conics, opacities, depths, colors);
     Tensor emit_offsets = torch::empty({s_count + 1}, iopts);
-    avatar::cpu::count_tile_intersections(s_count, sorted_ids.data_ptr<int32_t>(), a.means2d, a.conics, a.opacities,
-                                          a.grid, emit_offsets.data_ptr<int32_t>(), nt);
-    const int64_t m = emit_offsets.data_ptr<int32_t>()[s_count];
-    Tensor tile_offsets = torch::empty({a.grid.n_tiles() + 1}, iopts);
-    Tensor tile_gauss = torch::empty({m}, iopts), tile_emit = torch::empty({m}, iopts);
-    avatar::cpu::fill_tile_lists(s_count, sorted_ids.data_ptr<int32_t>(), emit_offsets.data_ptr<int32_t>(), a.means2d,
-                                 a.conics, a.opacities, a.grid, tile_offsets.data_ptr<int32_t>(),
-                                 tile_gauss.data_ptr<int32_t>(), tile_emit.data_ptr<int32_t>(), nt);
-    a.tile_offsets = tile_offsets.data_ptr<int32_t>();
-    a.tile_gauss = tile_gauss.data_ptr<int32_t>();
-    a.tile_emit = tile_emit.data_ptr<int32_t>();
-
+    std::vector<int32_t> emit_tiles;
+    avatar::cpu::find_tile_intersections(s_count, packed.gaussians.data(), grid, emit_offsets.data_ptr<int32_t>(),
+                                         emit_tiles, nt);
+    const int64_t m = (int64_t)emit_tiles.size();
+    Tensor tile_offsets = torch::empty({grid.n_tiles() + 1}, iopts);
+    Tensor tile_entries = torch::empty({m}, iopts), tile_emit = torch::empty({m}, iopts);
+    avatar::cpu::sort_intersections_by_tile(s_count, emit_offsets.data_ptr<int32_t>(), emit_tiles.data(), grid,
+                                            tile_offsets.data_ptr<int32_t>(), tile_entries.data_ptr<int32_t>(),
+                                            tile_emit.data_ptr<int32_t>(), nt);
+    const auto a = blend_args(packed, colors, background, width, height, tile_offsets, tile_entries, tile_emit);
     Tensor image = torch::empty({height, width, colors.size(1)}, fopts);
     Tensor alpha = torch::empty({height, width}, fopts), depth = torch::empty({height, width}, fopts);
     Tensor final_T = torch::empty({height, width}, fopts);
     Tensor last = torch::empty({height, width}, iopts);
     avatar::cpu::blend_forward(a, image.data_ptr<float>(), alpha.data_ptr<float>(), depth.data_ptr<float>(),
                                final_T.data_ptr<float>(), last.data_ptr<int32_t>(), nt);
-    return {image, alpha, depth, final_T, last, sorted_ids, emit_offsets, tile_offsets, tile_gauss, tile_emit};
+    return {image, alpha, depth, final_T, last, sorted_ids, emit_offsets, tile_offsets, tile_entries, tile_emit};
 }
 
 // Returns v_means2d, v_conics, v_opacities, v_depths, v_colors.
 std::vector<Tensor> blend_bwd(Tensor means2d, Tensor conics, Tensor opacities, Tensor depths, Tensor colors,
                               c10::optional<Tensor> background, int64_t width, int64_t height, Tensor final_T,
                               Tensor last, Tensor sorted_ids, Tensor emit_offsets, Tensor tile_offsets,
-                              Tensor tile_gauss, Tensor tile_emit, Tensor v_image, c10::optional<Tensor> v_alpha,
+                              Tensor tile_entries, Tensor tile_emit, Tensor v_image, c10::optional<Tensor> v_alpha,
                               c10::optional<Tensor> v_depth) {
-    auto a = blend_args(means2d, conics, opacities, depths, colors, background, width, height);
-    for (auto* t : {&last, &sorted_ids, &emit_offsets, &tile_offsets, &tile_gauss, &tile_emit})
+    check_blend_inputs(means2d, conics, opacities, depths, colors, background);
+    for (auto* t : {&last, &sorted_ids, &emit_offsets, &tile_offsets, &tile_entries, &tile_emit})
         check_cpu(*t, "binning", at::kInt);
     check_cpu(final_T, "final_T");
     check_cpu(v_image, "v_image");
@@ -183,11 +205,10 @@ std::vector<Tensor> blend_bwd(Tensor means2d, Tensor conics, Tensor opacities, T
         check_cpu(*v_depth, "v_depth");
         vd = v_depth->data_ptr<float>();
     }
-    a.tile_offsets = tile_offsets.data_ptr<int32_t>();
-    a.tile_gauss = tile_gauss.data_ptr<int32_t>();
-    a.tile_emit = tile_emit.data_ptr<int32_t>();
     const int nt = threads();
-    const int64_t n = means2d.size(0), c = colors.size(1), m = tile_gauss.size(0);
+    const int64_t n = means2d.size(0), c = colors.size(1), m = tile_entries.size(0);
+    const Packed packed = pack(sorted_ids, means2d, conics, opacities, depths, colors);
+    const auto a = blend_args(packed, colors, background, width, height, tile_offsets, tile_entries, tile_emit);
     Tensor isect_grads = torch::zeros({m, avatar::cpu::kIsectGeomGrads + c}, means2d.options());
     avatar::cpu::blend_backward(a, final_T.data_ptr<float>(), last.data_ptr<int32_t>(), v_image.data_ptr<float>(), va,
                                 vd, isect_grads.data_ptr<float>(), nt);

@@ -19,7 +19,7 @@ constexpr float kAlphaMax = 0.99f;           // keeps 1 - alpha invertible for t
 constexpr float kTransmittanceMin = 1e-4f;   // a pixel stops before its transmittance drops below
 constexpr int kMaxChunk = 4;                 // colour channels blended per pass
 
-// One Gaussian as a tile sees it, packed in one cache line.
+// One Gaussian as a tile sees it: geometry and this pass's colours, in one cache line.
 struct alignas(64) TileGaussian {
     float mx, my;      // 2D mean
     float ha, b, hc;   // sigma = ha dx^2 + b dx dy + hc dy^2
@@ -52,19 +52,20 @@ inline void gather_tile(const BlendArgs& a, int tile, const TileBox& box, int c0
     params.resize((size_t)n);
     row_masks.resize((size_t)n);
     for (int32_t k = 0; k < n; ++k) {
-        const int32_t g = a.tile_gauss[start + k];
+        const int32_t s = a.tile_entries[start + k];
+        const PackedGaussian& g = a.packed[s];
         TileGaussian& p = params[(size_t)k];
-        const ScreenEllipse e = make_screen_ellipse(a.means2d + 2 * g, a.conics + 3 * g, a.opacities[g]);
-        p.mx = e.mx;
-        p.my = e.my;
-        p.ha = e.ha;
-        p.b = e.b;
-        p.hc = e.hc;
-        p.opacity = a.opacities[g];
-        p.log_o = logf(p.opacity);
-        p.z = a.depths[g];
-        for (int c = 0; c < kMaxChunk; ++c) p.color[c] = c < nc ? a.colors[(int64_t)g * a.channels + c0 + c] : 0.f;
-        row_masks[(size_t)k] = ellipse_row_mask(e, box.x0, box.y0, box.cols, box.rows);
+        p.mx = g.e.mx;
+        p.my = g.e.my;
+        p.ha = g.e.ha;
+        p.b = g.e.b;
+        p.hc = g.e.hc;
+        p.log_o = g.log_o;
+        p.z = g.z;
+        p.opacity = g.opacity;
+        const float* col = a.colors + (int64_t)s * a.channels + c0;
+        for (int c = 0; c < kMaxChunk; ++c) p.color[c] = c < nc ? col[c] : 0.f;
+        row_masks[(size_t)k] = ellipse_row_mask(g.e, box.x0, box.y0, box.cols, box.rows);
     }
 }
 

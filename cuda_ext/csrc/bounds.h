@@ -8,6 +8,7 @@
 
 #include <math.h>
 
+#include "common.h"
 #include "simd.h"
 
 namespace avatar {
@@ -18,8 +19,8 @@ constexpr float kCutoffSlack = 1e-3f;
 constexpr float kTileSize = 16.f;
 constexpr int kTile = 16;
 
-inline float vmin(float a, float b) { return fminf(a, b); }
-inline float vmax(float a, float b) { return fmaxf(a, b); }
+inline float vmin(float a, float b) { return min_f(a, b); }
+inline float vmax(float a, float b) { return max_f(a, b); }
 using simd::vmax;
 using simd::vmin;
 
@@ -57,20 +58,27 @@ inline ScreenEllipse make_screen_ellipse(const float* mean2d, const float* conic
 // sqrt(2 cutoff Sigma_yy), with Sigma the inverse of the conic.
 inline void ellipse_extents(const ScreenEllipse& e, float* ex, float* ey) {
     const float det = 4.f * e.ha * e.hc - e.b * e.b;
-    const float k = fmaxf(e.cutoff, 0.f) * 2.f / det;
+    const float k = max_f(e.cutoff, 0.f) * 2.f / det;
     *ex = sqrtf(k * 2.f * e.hc);
     *ey = sqrtf(k * 2.f * e.ha);
 }
 
-// Does the ellipse reach any point of the rectangle [xa, xb] x [ya, yb]?
-inline bool ellipse_hits_rect(const ScreenEllipse& e, float xa, float xb, float ya, float yb) {
-    if (e.mx >= xa && e.mx <= xb && e.my >= ya && e.my <= yb) return true;
-    const float lox = xa - e.mx, hix = xb - e.mx, loy = ya - e.my, hiy = yb - e.my;
-    float s = segment_min_sigma(e.ha, e.inv_2ha, e.b, e.hc, loy, lox, hix);
-    s = fminf(s, segment_min_sigma(e.ha, e.inv_2ha, e.b, e.hc, hiy, lox, hix));
-    s = fminf(s, segment_min_sigma(e.hc, e.inv_2hc, e.b, e.ha, lox, loy, hiy));
-    s = fminf(s, segment_min_sigma(e.hc, e.inv_2hc, e.b, e.ha, hix, loy, hiy));
-    return s <= e.cutoff;
+// Bit j set when the ellipse reaches the rectangle [xa[j], xb[j]] x [ya, yb] (sixteen tiles of
+// one tile row at once). The minimum of sigma over a rectangle is 0 when the centre is inside,
+// else it lies on one of the four edges.
+inline uint32_t ellipse_hits_rects(const ScreenEllipse& e, simd::vfloat xa, simd::vfloat xb, float ya, float yb) {
+    using namespace simd;
+    const vfloat lox = xa - splat(e.mx), hix = xb - splat(e.mx);
+    const float loy = ya - e.my, hiy = yb - e.my;
+    const vfloat ha = splat(e.ha), b = splat(e.b), hc = splat(e.hc);
+    const vfloat iha = splat(e.inv_2ha), ihc = splat(e.inv_2hc);
+    vfloat s = segment_min_sigma(ha, iha, b, hc, splat(loy), lox, hix);
+    s = vmin(s, segment_min_sigma(ha, iha, b, hc, splat(hiy), lox, hix));
+    s = vmin(s, segment_min_sigma(hc, ihc, b, ha, lox, splat(loy), splat(hiy)));
+    s = vmin(s, segment_min_sigma(hc, ihc, b, ha, hix, splat(loy), splat(hiy)));
+    const vint centre_row = splati(loy <= 0.f && hiy >= 0.f ? -1 : 0);
+    const vint inside = (lox <= splat(0.f)) & (hix >= splat(0.f)) & centre_row;
+    return movemask(inside | (s <= splat(e.cutoff)));
 }
 
 // Bit r set when tile row r (pixel centres y0 + r + 0.5, x from x0 + 0.5 to x0 + cols - 0.5)

@@ -15,6 +15,11 @@
 
 namespace avatar {
 
+// min/max without fminf's NaN rules, which keep x86 compilers from inlining fminf (a libm call
+// in a hot loop otherwise). Inputs are checked finite before they reach the kernels.
+AVATAR_HD float min_f(float a, float b) { return a < b ? a : b; }
+AVATAR_HD float max_f(float a, float b) { return a > b ? a : b; }
+
 // Row-major 3x3 matrix; plain arrays keep it trivially copyable on both sides.
 struct Mat3 {
     float m[9];
@@ -77,7 +82,7 @@ AVATAR_HD void quat_to_rotmat_bwd(float w, float x, float y, float z, const Mat3
 // q / |q| and the gradient through that normalisation: v_q = (v_n - n (n . v_n)) / |q|.
 AVATAR_HD float quat_normalize(const float* q, float* n) {
     float norm = sqrtf(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
-    float inv = 1.f / fmaxf(norm, 1e-12f);
+    float inv = 1.f / max_f(norm, 1e-12f);
     for (int i = 0; i < 4; ++i) n[i] = q[i] * inv;
     return inv;
 }

@@ -24,98 +24,121 @@ struct HashTriplaneParams {
     float inv_extent[3];                  // 1 / (box_max - box_min)
 };
 
-// The two coordinates of each plane: xy, yz, xz.
-AVATAR_HD void plane_axes(int plane, int* a0, int* a1) {
-    *a0 = plane == 1 ? 1 : 0;
-    *a1 = plane == 0 ? 1 : 2;
+// What one (plane, level) pair needs, computed once per pair rather than once per point.
+struct HashLevel {
+    int a0, a1;        // the plane's two axes: xy, yz or xz
+    float res;         // cells per side
+    uint32_t row;      // vertices per side
+    bool dense;        // all vertices fit the table: index them directly
+    uint32_t mask;     // table_size - 1
+    int64_t offset;    // first float of this table
+};
+
+AVATAR_HD HashLevel hash_level(const HashTriplaneParams& p, int plane, int level) {
+    HashLevel L;
+    L.a0 = plane == 1 ? 1 : 0;
+    L.a1 = plane == 0 ? 1 : 2;
+    const int res = p.resolution[level];
+    L.res = (float)res;
+    L.row = (uint32_t)res + 1u;
+    L.dense = (uint64_t)L.row * L.row <= (uint64_t)p.table_size;
+    L.mask = p.table_size - 1u;
+    L.offset = ((int64_t)plane * p.levels + level) * (int64_t)p.table_size * p.features;
+    return L;
+}
+
+// Point in box coordinates -> [0, 1]^3, clamped; inside[a] says whether axis a needed no clamp
+// (only then does the output depend on that coordinate).
+AVATAR_HD void normalise_point(const float* point, const HashTriplaneParams& p, float* unit, bool* inside) {
+    for (int a = 0; a < 3; ++a) {
+        const float x = (point[a] - p.box_min[a]) * p.inv_extent[a];
+        inside[a] = x >= 0.f && x <= 1.f;
+        unit[a] = min_f(max_f(x, 0.f), 1.f);
+    }
+}
+
+AVATAR_HD uint32_t hash_vertex(uint32_t iu, uint32_t iv, const HashLevel& L) {
+    // The second prime is the one instant-ngp uses; xor-ing keeps neighbouring cells apart.
+    return L.dense ? iu + iv * L.row : ((iu * 1u) ^ (iv * 2654435761u)) & L.mask;
 }
 
 struct PlaneCell {
     uint32_t index[4];   // table rows of the corners (u0 v0), (u1 v0), (u0 v1), (u1 v1)
     float fu, fv;        // position inside the cell
-    float du, dv;        // d(grid coordinate) / d(point coordinate); zero outside the box
 };
 
-AVATAR_HD uint32_t hash_vertex(uint32_t iu, uint32_t iv, uint32_t row, bool dense, uint32_t table_size) {
-    // The second prime is the one instant-ngp uses; xor-ing keeps neighbouring cells apart.
-    return dense ? iu + iv * row : ((iu * 1u) ^ (iv * 2654435761u)) & (table_size - 1u);
-}
-
-AVATAR_HD PlaneCell locate_cell(const float* point, int plane, int level, const HashTriplaneParams& p) {
-    int a0, a1;
-    plane_axes(plane, &a0, &a1);
-    const int res = p.resolution[level];
-    PlaneCell cell;
-    float coord[2];
-    float slope[2];
-    const int axes[2] = {a0, a1};
-    for (int k = 0; k < 2; ++k) {
-        const int a = axes[k];
-        const float x = (point[a] - p.box_min[a]) * p.inv_extent[a];
-        const bool inside = x >= 0.f && x <= 1.f;
-        coord[k] = fminf(fmaxf(x, 0.f), 1.f) * (float)res;
-        slope[k] = inside ? (float)res * p.inv_extent[a] : 0.f;
-    }
-    const float cu = fminf(floorf(coord[0]), (float)(res - 1));
-    const float cv = fminf(floorf(coord[1]), (float)(res - 1));
-    cell.fu = coord[0] - cu;
-    cell.fv = coord[1] - cv;
-    cell.du = slope[0];
-    cell.dv = slope[1];
+AVATAR_HD PlaneCell locate_cell(const float* unit, const HashLevel& L) {
+    const float u = unit[L.a0] * L.res, v = unit[L.a1] * L.res;
+    const float cu = min_f(floorf(u), L.res - 1.f), cv = min_f(floorf(v), L.res - 1.f);
+    PlaneCell c;
+    c.fu = u - cu;
+    c.fv = v - cv;
     const uint32_t iu = (uint32_t)cu, iv = (uint32_t)cv;
-    const uint32_t row = (uint32_t)res + 1u;
-    const bool dense = (uint64_t)row * row <= (uint64_t)p.table_size;
-    cell.index[0] = hash_vertex(iu, iv, row, dense, p.table_size);
-    cell.index[1] = hash_vertex(iu + 1u, iv, row, dense, p.table_size);
-    cell.index[2] = hash_vertex(iu, iv + 1u, row, dense, p.table_size);
-    cell.index[3] = hash_vertex(iu + 1u, iv + 1u, row, dense, p.table_size);
-    return cell;
+    c.index[0] = hash_vertex(iu, iv, L);
+    c.index[1] = hash_vertex(iu + 1u, iv, L);
+    c.index[2] = hash_vertex(iu, iv + 1u, L);
+    c.index[3] = hash_vertex(iu + 1u, iv + 1u, L);
+    return c;
 }
 
-AVATAR_HD const float* level_table(const float* tables, int plane, int level, const HashTriplaneParams& p) {
-    return tables + ((int64_t)plane * p.levels + level) * (int64_t)p.table_size * p.features;
-}
-
-// Features of one point on one plane and level: out[0 : features].
-AVATAR_HD void hash_plane_level_fwd(const float* point, int plane, int level, const HashTriplaneParams& p,
-                                    const float* tables, float* out) {
-    const PlaneCell c = locate_cell(point, plane, level, p);
-    const float* t = level_table(tables, plane, level, p);
+// Features of one point on one (plane, level): out[0 : F]. F is a template argument so the
+// feature loops unroll; `unit` comes from normalise_point.
+template <int F>
+AVATAR_HD void hash_level_fwd(const float* unit, const HashLevel& L, const float* tables, float* out) {
+    const PlaneCell c = locate_cell(unit, L);
+    const float* t = tables + L.offset;
     const float w[4] = {(1.f - c.fu) * (1.f - c.fv), c.fu * (1.f - c.fv), (1.f - c.fu) * c.fv, c.fu * c.fv};
-    for (int f = 0; f < p.features; ++f) {
-        float acc = 0.f;
-        for (int k = 0; k < 4; ++k) acc += w[k] * t[(int64_t)c.index[k] * p.features + f];
-        out[f] = acc;
+    float acc[F];
+    for (int f = 0; f < F; ++f) acc[f] = 0.f;
+    for (int k = 0; k < 4; ++k) {
+        const float* row = t + (int64_t)c.index[k] * F;
+        for (int f = 0; f < F; ++f) acc[f] += w[k] * row[f];
     }
+    for (int f = 0; f < F; ++f) out[f] = acc[f];
 }
 
-// Gradient of hash_plane_level_fwd. add(ptr, value) accumulates into the table gradient (plain
-// add on the CPU, where one thread owns a table; atomic on the GPU). v_point (3) is accumulated.
-template <class AddFn>
-AVATAR_HD void hash_plane_level_bwd(const float* point, int plane, int level, const HashTriplaneParams& p,
-                                    const float* tables, const float* v_out, float* v_tables, float* v_point,
+// Gradient of hash_level_fwd for the table: add(ptr, value) accumulates (a plain add on the CPU,
+// where one thread owns each table; atomic on the GPU).
+template <int F, class AddFn>
+AVATAR_HD void hash_level_bwd_table(const float* unit, const HashLevel& L, const float* v_out, float* v_tables,
                                     AddFn add) {
-    const PlaneCell c = locate_cell(point, plane, level, p);
+    const PlaneCell c = locate_cell(unit, L);
     const float w[4] = {(1.f - c.fu) * (1.f - c.fv), c.fu * (1.f - c.fv), (1.f - c.fu) * c.fv, c.fu * c.fv};
-    const int64_t base = ((int64_t)plane * p.levels + level) * (int64_t)p.table_size * p.features;
-    if (v_tables) {
-        for (int k = 0; k < 4; ++k)
-            for (int f = 0; f < p.features; ++f)
-                add(v_tables + base + (int64_t)c.index[k] * p.features + f, w[k] * v_out[f]);
+    float* t = v_tables + L.offset;
+    for (int k = 0; k < 4; ++k)
+        for (int f = 0; f < F; ++f) add(t + (int64_t)c.index[k] * F + f, w[k] * v_out[f]);
+}
+
+// Gradient of hash_level_fwd for the point, added to v_point[3]. inside[] from normalise_point.
+template <int F>
+AVATAR_HD void hash_level_bwd_point(const float* unit, const bool* inside, const HashLevel& L,
+                                    const HashTriplaneParams& p, const float* tables, const float* v_out,
+                                    float* v_point) {
+    const PlaneCell c = locate_cell(unit, L);
+    const float* t = tables + L.offset;
+    float g_u = 0.f, g_v = 0.f;
+    for (int f = 0; f < F; ++f) {
+        const float t0 = t[(int64_t)c.index[0] * F + f], t1 = t[(int64_t)c.index[1] * F + f];
+        const float t2 = t[(int64_t)c.index[2] * F + f], t3 = t[(int64_t)c.index[3] * F + f];
+        g_u += v_out[f] * ((1.f - c.fv) * (t1 - t0) + c.fv * (t3 - t2));
+        g_v += v_out[f] * ((1.f - c.fu) * (t2 - t0) + c.fu * (t3 - t1));
     }
-    if (v_point) {
-        const float* t = tables + base;
-        float g_u = 0.f, g_v = 0.f;
-        for (int f = 0; f < p.features; ++f) {
-            const float t0 = t[(int64_t)c.index[0] * p.features + f], t1 = t[(int64_t)c.index[1] * p.features + f];
-            const float t2 = t[(int64_t)c.index[2] * p.features + f], t3 = t[(int64_t)c.index[3] * p.features + f];
-            g_u += v_out[f] * ((1.f - c.fv) * (t1 - t0) + c.fv * (t3 - t2));
-            g_v += v_out[f] * ((1.f - c.fu) * (t2 - t0) + c.fu * (t3 - t1));
-        }
-        int a0, a1;
-        plane_axes(plane, &a0, &a1);
-        v_point[a0] += g_u * c.du;
-        v_point[a1] += g_v * c.dv;
+    if (inside[L.a0]) v_point[L.a0] += g_u * L.res * p.inv_extent[L.a0];
+    if (inside[L.a1]) v_point[L.a1] += g_v * L.res * p.inv_extent[L.a1];
+}
+
+// Calls fn.template operator()<F>() with the feature count as a compile-time constant.
+template <class Fn>
+AVATAR_HD void dispatch_features(int features, Fn&& fn) {
+    switch (features) {
+        case 1: fn.template operator()<1>(); break;
+        case 2: fn.template operator()<2>(); break;
+        case 3: fn.template operator()<3>(); break;
+        case 4: fn.template operator()<4>(); break;
+        case 5: fn.template operator()<5>(); break;
+        case 6: fn.template operator()<6>(); break;
+        case 7: fn.template operator()<7>(); break;
+        default: fn.template operator()<8>(); break;
     }
 }
 

@@ -63,8 +63,8 @@ AVATAR_HD bool project_intermediates(const float* mean, const float* quat, const
     const float ux = it.pc[0] / z, uy = it.pc[1] / z;
     it.clamp_x = ux < -lim_x_neg || ux > lim_x_pos;
     it.clamp_y = uy < -lim_y_neg || uy > lim_y_pos;
-    it.tx = z * fminf(fmaxf(ux, -lim_x_neg), lim_x_pos);
-    it.ty = z * fminf(fmaxf(uy, -lim_y_neg), lim_y_pos);
+    it.tx = z * min_f(max_f(ux, -lim_x_neg), lim_x_pos);
+    it.ty = z * min_f(max_f(uy, -lim_y_neg), lim_y_pos);
 
     const float j00 = cam.fx / z, j02 = -cam.fx * it.tx / (z * z);
     const float j11 = cam.fy / z, j12 = -cam.fy * it.ty / (z * z);

@@ -73,63 +73,86 @@ inline void for_each_tile(const ScreenEllipse& e, const TileGrid& grid, Fn&& fn)
     ellipse_extents(e, &ex, &ey);
     if (!(e.cutoff > 0.f) || !isfinite(e.mx) || !isfinite(e.my) || !isfinite(ex) || !isfinite(ey)) return;
     // Pixel i has its centre at i + 0.5; clamp in float before converting to stay in int range.
-    const float px0 = fmaxf(ceilf(e.mx - ex - 0.5f), 0.f);
-    const float px1 = fminf(floorf(e.mx + ex - 0.5f), (float)(grid.width - 1));
-    const float py0 = fmaxf(ceilf(e.my - ey - 0.5f), 0.f);
-    const float py1 = fminf(floorf(e.my + ey - 0.5f), (float)(grid.height - 1));
+    const float px0 = max_f(ceilf(e.mx - ex - 0.5f), 0.f);
+    const float px1 = min_f(floorf(e.mx + ex - 0.5f), (float)(grid.width - 1));
+    const float py0 = max_f(ceilf(e.my - ey - 0.5f), 0.f);
+    const float py1 = min_f(floorf(e.my + ey - 0.5f), (float)(grid.height - 1));
     if (px0 > px1 || py0 > py1) return;
     const int tx0 = (int)px0 / kTile, tx1 = (int)px1 / kTile;
     const int ty0 = (int)py0 / kTile, ty1 = (int)py1 / kTile;
-    const bool single = tx0 == tx1 && ty0 == ty1;
+    if (tx0 == tx1 && ty0 == ty1) {
+        // A lone candidate tile skips the exact test: carrying it when the ellipse slips
+        // between pixel centres costs less than testing every small Gaussian.
+        fn(ty0 * grid.tiles_x + tx0);
+        return;
+    }
+    // The exact test runs on sixteen candidate tiles of a tile row at once.
+    using namespace simd;
+    const vfloat lanes = lane_index();
+    const float right_edge = (float)(grid.width - 1) + 0.5f;
     for (int ty = ty0; ty <= ty1; ++ty) {
         const float ya = ty * kTileSize + 0.5f;
         const float yb = (float)std::min(ty * kTile + kTile - 1, grid.height - 1) + 0.5f;
-        for (int tx = tx0; tx <= tx1; ++tx) {
-            const float xa = tx * kTileSize + 0.5f;
-            const float xb = (float)std::min(tx * kTile + kTile - 1, grid.width - 1) + 0.5f;
-            // A lone candidate tile skips the exact test: carrying it when the ellipse slips
-            // between pixel centres costs less than testing every small Gaussian.
-            if (single || ellipse_hits_rect(e, xa, xb, ya, yb)) fn(ty * grid.tiles_x + tx);
+        for (int tx_base = tx0; tx_base <= tx1; tx_base += kLanes) {
+            const vfloat xa = (splat((float)tx_base) + lanes) * splat(kTileSize) + splat(0.5f);
+            const vfloat xb = vmin(xa + splat(kTileSize - 1.f), splat(right_edge));
+            const int count = std::min(tx1 - tx_base + 1, kLanes);
+            uint32_t hits = ellipse_hits_rects(e, xa, xb, ya, yb) & ((1u << count) - 1u);
+            for (; hits; hits &= hits - 1) fn(ty * grid.tiles_x + tx_base + __builtin_ctz(hits));
         }
     }
 }
 
 }  // namespace
 
-void count_tile_intersections(int64_t s_count, const int32_t* sorted_ids, const float* means2d,
-                              const float* conics, const float* opacities, const TileGrid& grid,
-                              int32_t* emit_offsets, int nthreads) {
+void pack_gaussians(int64_t s_count, const int32_t* sorted_ids, const float* means2d, const float* conics,
+                    const float* opacities, const float* depths, const float* colors, int channels,
+                    PackedGaussian* packed, float* colors_sorted, int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t s = 0; s < s_count; ++s) {
         const int32_t g = sorted_ids[s];
-        const ScreenEllipse e = make_screen_ellipse(means2d + 2 * g, conics + 3 * g, opacities[g]);
-        int32_t count = 0;
-        for_each_tile(e, grid, [&](int) { ++count; });
-        emit_offsets[s + 1] = count;
+        PackedGaussian& p = packed[s];
+        p.e = make_screen_ellipse(means2d + 2 * g, conics + 3 * g, opacities[g]);
+        p.opacity = opacities[g];
+        p.log_o = logf(p.opacity);
+        p.z = depths[g];
+        for (int k = 0; k < 5; ++k) p.pad[k] = 0.f;
+        for (int c = 0; c < channels; ++c) colors_sorted[s * channels + c] = colors[(int64_t)g * channels + c];
+    }
+}
+
+void find_tile_intersections(int64_t s_count, const PackedGaussian* packed, const TileGrid& grid,
+                             int32_t* emit_offsets, std::vector<int32_t>& emit_tiles, int nthreads) {
+    // One pass of the (exact, so not free) tile tests: each thread appends the tiles of its own
+    // contiguous range of Gaussians, and the ranges are concatenated in order afterwards.
+    const int chunks = std::max(1, nthreads);
+    std::vector<std::vector<int32_t>> found((size_t)chunks);
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int c = 0; c < chunks; ++c) {
+        std::vector<int32_t>& out = found[(size_t)c];
+        out.reserve((size_t)(s_count / chunks + 1) * 4);
+        for (int64_t s = s_count * c / chunks; s < s_count * (c + 1) / chunks; ++s) {
+            const size_t before = out.size();
+            for_each_tile(packed[s].e, grid, [&](int tile) { out.push_back(tile); });
+            emit_offsets[s + 1] = (int32_t)(out.size() - before);
+        }
     }
     emit_offsets[0] = 0;
     for (int64_t s = 0; s < s_count; ++s) emit_offsets[s + 1] += emit_offsets[s];
+    emit_tiles.resize((size_t)emit_offsets[s_count]);
+    std::vector<size_t> start((size_t)chunks + 1, 0);
+    for (int c = 0; c < chunks; ++c) start[c + 1] = start[c] + found[(size_t)c].size();
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int c = 0; c < chunks; ++c)
+        if (!found[(size_t)c].empty())
+            memcpy(emit_tiles.data() + start[c], found[(size_t)c].data(), found[(size_t)c].size() * sizeof(int32_t));
 }
 
-void fill_tile_lists(int64_t s_count, const int32_t* sorted_ids, const int32_t* emit_offsets,
-                     const float* means2d, const float* conics, const float* opacities,
-                     const TileGrid& grid, int32_t* tile_offsets, int32_t* tile_gauss, int32_t* tile_emit,
-                     int nthreads) {
+void sort_intersections_by_tile(int64_t s_count, const int32_t* emit_offsets, const int32_t* emit_tiles,
+                                const TileGrid& grid, int32_t* tile_offsets, int32_t* tile_entries,
+                                int32_t* tile_emit, int nthreads) {
     const int64_t m = emit_offsets[s_count];
     const int n_tiles = grid.n_tiles();
-    std::vector<int32_t> emit_tile((size_t)m), emit_gauss((size_t)m);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t s = 0; s < s_count; ++s) {
-        const int32_t g = sorted_ids[s];
-        const ScreenEllipse e = make_screen_ellipse(means2d + 2 * g, conics + 3 * g, opacities[g]);
-        int64_t k = emit_offsets[s];
-        for_each_tile(e, grid, [&](int tile) {
-            emit_tile[k] = tile;
-            emit_gauss[k] = g;
-            ++k;
-        });
-    }
-
     // Stable counting sort by tile: each thread histograms and then scatters its own contiguous
     // chunk, at offsets ordered (tile, chunk), so every tile keeps depth order.
     const int chunks = std::max(1, nthreads);
@@ -137,7 +160,7 @@ void fill_tile_lists(int64_t s_count, const int32_t* sorted_ids, const int32_t* 
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int c = 0; c < chunks; ++c) {
         int64_t* hist = cursor.data() + (size_t)c * n_tiles;
-        for (int64_t k = m * c / chunks; k < m * (c + 1) / chunks; ++k) ++hist[emit_tile[k]];
+        for (int64_t k = m * c / chunks; k < m * (c + 1) / chunks; ++k) ++hist[emit_tiles[k]];
     }
     int64_t running = 0;
     for (int t = 0; t < n_tiles; ++t) {
@@ -150,12 +173,17 @@ void fill_tile_lists(int64_t s_count, const int32_t* sorted_ids, const int32_t* 
         }
     }
     tile_offsets[n_tiles] = (int32_t)running;
+    // The depth rank of intersection k is the s with emit_offsets[s] <= k < emit_offsets[s + 1];
+    // walking each chunk's ranks alongside its intersections avoids storing it.
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int c = 0; c < chunks; ++c) {
         int64_t* pos = cursor.data() + (size_t)c * n_tiles;
-        for (int64_t k = m * c / chunks; k < m * (c + 1) / chunks; ++k) {
-            const int64_t p = pos[emit_tile[k]]++;
-            tile_gauss[p] = emit_gauss[k];
+        const int64_t k0 = m * c / chunks, k1 = m * (c + 1) / chunks;
+        int64_t s = std::upper_bound(emit_offsets, emit_offsets + s_count + 1, (int32_t)k0) - emit_offsets - 1;
+        for (int64_t k = k0; k < k1; ++k) {
+            while (emit_offsets[s + 1] <= k) ++s;
+            const int64_t p = pos[emit_tiles[k]]++;
+            tile_entries[p] = (int32_t)s;
             tile_emit[p] = (int32_t)k;
         }
     }

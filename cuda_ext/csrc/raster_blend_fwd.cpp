@@ -18,7 +18,7 @@ namespace {
 struct ForwardScratch {
     std::vector<TileGaussian> params;
     std::vector<uint32_t> row_masks;
-    std::vector<int32_t> row_lists;  // [kTile, n]
+    std::vector<int32_t> pair_lists;  // [kTile / 2, n]
 };
 
 struct ForwardOutputs {
@@ -29,6 +29,68 @@ struct ForwardOutputs {
     int32_t* last;
 };
 
+// One tile row during the front-to-back walk.
+template <int NC>
+struct RowState {
+    simd::vfloat T;        // transmittance, 0 once the pixel has stopped
+    simd::vfloat T_stop;   // transmittance the pixel stopped with (0 while it runs)
+    simd::vfloat acc[NC];
+    simd::vfloat dep;
+    simd::vint last;
+
+    void start(simd::vint live) {
+        using namespace simd;
+        T = select(live, splat(1.f), splat(0.f));
+        T_stop = splat(0.f);
+        for (int c = 0; c < NC; ++c) acc[c] = splat(0.f);
+        dep = splat(0.f);
+        last = splati(-1);
+    }
+
+    // Blends Gaussian k into the row. A stopped pixel has T = 0, so every later Gaussian adds
+    // nothing to it and "stops" it again; the only loop-carried chain is T -> T (1 - alpha) -> T.
+    inline void step(const TileGaussian& p, simd::vfloat px, float py, int32_t k) {
+        using namespace simd;
+        vfloat dx;
+        float dy;
+        vfloat alpha = vmin(row_raw_alpha(p, px, py, &dx, &dy), splat(kAlphaMax));
+        alpha = select(alpha >= splat(kAlphaMin), alpha, splat(0.f));
+        const vfloat T_next = T * (splat(1.f) - alpha);
+        const vint stop = T_next < splat(kTransmittanceMin);
+        const vint used = (alpha > splat(0.f)) & ~stop;
+        const vfloat w = select(used, alpha * T, splat(0.f));
+        for (int c = 0; c < NC; ++c) acc[c] += w * splat(p.color[c]);
+        dep += w * splat(p.z);
+        last = selecti(used, splati(k), last);
+        T_stop += select(stop, T, splat(0.f));
+        T = select(stop, splat(0.f), T_next);
+    }
+};
+
+template <int NC>
+void write_row(const BlendArgs& a, const TileBox& box, int r, int c0, bool first_chunk, const float* bg,
+               const RowState<NC>& s, const ForwardOutputs& out) {
+    using namespace simd;
+    alignas(64) float T_out[kLanes], acc_out[NC][kLanes], dep_out[kLanes];
+    alignas(64) int32_t last_out[kLanes];
+    store(T_out, s.T + s.T_stop);
+    for (int c = 0; c < NC; ++c) store(acc_out[c], s.acc[c]);
+    store(dep_out, s.dep);
+    storei(last_out, s.last);
+    const int64_t row_base = (int64_t)(box.y0 + r) * a.grid.width + box.x0;
+    for (int i = 0; i < box.cols; ++i) {
+        const int64_t pix = row_base + i;
+        const float Tf = T_out[i];
+        for (int c = 0; c < NC; ++c) out.image[pix * a.channels + c0 + c] = acc_out[c][i] + Tf * bg[c];
+        if (first_chunk) {
+            out.alpha[pix] = 1.f - Tf;
+            out.depth[pix] = dep_out[i];
+            out.final_T[pix] = Tf;
+            out.last[pix] = last_out[i];
+        }
+    }
+}
+
 template <int NC>
 void blend_tile_forward(const BlendArgs& a, int tile, int c0, bool first_chunk, ForwardScratch& s,
                         const ForwardOutputs& out) {
@@ -36,12 +98,18 @@ void blend_tile_forward(const BlendArgs& a, int tile, int c0, bool first_chunk, 
     const TileBox box = tile_box(a.grid, tile);
     gather_tile(a, tile, box, c0, NC, s.params, s.row_masks);
     const int32_t n = (int32_t)s.params.size();
-    s.row_lists.resize((size_t)kTile * (size_t)std::max(n, 1));
-    int32_t row_count[kTile] = {0};
+
+    // Rows go in pairs: two independent transmittance chains per Gaussian keep the vector units
+    // busy while each chain waits on its multiply, and the Gaussian's parameters are loaded and
+    // broadcast once for both. A Gaussian joins a pair's list when it reaches either row.
+    constexpr int kPairs = kTile / 2;
+    s.pair_lists.resize((size_t)kPairs * (size_t)std::max(n, 1));
+    int32_t pair_count[kPairs] = {0};
     for (int32_t k = 0; k < n; ++k) {
-        for (uint32_t m = s.row_masks[(size_t)k]; m; m &= m - 1) {
-            const int r = __builtin_ctz(m);
-            s.row_lists[(size_t)r * n + row_count[r]++] = k;
+        const uint32_t m = s.row_masks[(size_t)k];
+        for (uint32_t pm = (m | (m >> 1)) & 0x5555u; pm; pm &= pm - 1) {
+            const int pair = __builtin_ctz(pm) >> 1;
+            s.pair_lists[(size_t)pair * n + pair_count[pair]++] = k;
         }
     }
 
@@ -50,55 +118,26 @@ void blend_tile_forward(const BlendArgs& a, int tile, int c0, bool first_chunk, 
         for (int c = 0; c < NC; ++c) bg[c] = a.background[c0 + c];
     const vfloat lanes = lane_index();
     const vfloat px = splat((float)box.x0 + 0.5f) + lanes;
-    // Lanes past the image's right edge start saturated (negative T marks a finished pixel).
-    const vfloat T_start = select(lanes < splat((float)box.cols), splat(1.f), splat(-1.f));
+    // Lanes past the image's right edge (and rows past its bottom) start stopped.
+    const vint live = lanes < splat((float)box.cols);
+    const vint none = splati(0);
 
-    for (int r = 0; r < box.rows; ++r) {
-        const float py = (float)(box.y0 + r) + 0.5f;
-        vfloat T = T_start;
-        vfloat acc[NC];
-        for (int c = 0; c < NC; ++c) acc[c] = splat(0.f);
-        vfloat dep = splat(0.f);
-        vint last = splati(-1);
-        const int32_t* list = s.row_lists.data() + (size_t)r * n;
-        for (int32_t j = 0; j < row_count[r]; ++j) {
+    for (int pair = 0; pair * 2 < box.rows; ++pair) {
+        const int r0 = 2 * pair, r1 = 2 * pair + 1;
+        const float py0 = (float)(box.y0 + r0) + 0.5f, py1 = py0 + 1.f;
+        RowState<NC> s0, s1;
+        s0.start(live);
+        s1.start(r1 < box.rows ? live : none);
+        const int32_t* list = s.pair_lists.data() + (size_t)pair * n;
+        for (int32_t j = 0; j < pair_count[pair]; ++j) {
             const int32_t k = list[j];
             const TileGaussian& p = s.params[(size_t)k];
-            vfloat dx;
-            float dy;
-            const vfloat alpha = vmin(row_raw_alpha(p, px, py, &dx, &dy), splat(kAlphaMax));
-            const vint valid = (alpha >= splat(kAlphaMin)) & (T > splat(0.f));
-            if (!movemask(valid)) continue;
-            const vfloat T_next = T * (splat(1.f) - alpha);
-            const vint stop = valid & (T_next < splat(kTransmittanceMin));
-            const vint use = valid & ~stop;
-            const vfloat w = select(use, alpha * T, splat(0.f));
-            for (int c = 0; c < NC; ++c) acc[c] += w * splat(p.color[c]);
-            dep += w * splat(p.z);
-            last = selecti(use, splati(k), last);
-            // A stopping pixel keeps its transmittance, negated to mark it finished.
-            T = select(use, T_next, select(stop, splat(0.f) - T, T));
-            if (movemask(stop) && !movemask(T > splat(0.f))) break;
+            s0.step(p, px, py0, k);
+            s1.step(p, px, py1, k);
+            if (!movemask((s0.T > splat(0.f)) | (s1.T > splat(0.f)))) break;
         }
-
-        alignas(64) float T_out[kLanes], acc_out[NC][kLanes], dep_out[kLanes];
-        alignas(64) int32_t last_out[kLanes];
-        store(T_out, T);
-        for (int c = 0; c < NC; ++c) store(acc_out[c], acc[c]);
-        store(dep_out, dep);
-        storei(last_out, last);
-        const int64_t row_base = (int64_t)(box.y0 + r) * a.grid.width + box.x0;
-        for (int i = 0; i < box.cols; ++i) {
-            const int64_t pix = row_base + i;
-            const float Tf = fabsf(T_out[i]);
-            for (int c = 0; c < NC; ++c) out.image[pix * a.channels + c0 + c] = acc_out[c][i] + Tf * bg[c];
-            if (first_chunk) {
-                out.alpha[pix] = 1.f - Tf;
-                out.depth[pix] = dep_out[i];
-                out.final_T[pix] = Tf;
-                out.last[pix] = last_out[i];
-            }
-        }
+        write_row(a, box, r0, c0, first_chunk, bg, s0, out);
+        if (r1 < box.rows) write_row(a, box, r1, c0, first_chunk, bg, s1, out);
     }
 }
 

@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 
+#include <vector>
+
+#include "bounds.h"
 #include "project.h"
 
 namespace avatar {
@@ -33,34 +36,45 @@ struct TileGrid {
 
 TileGrid make_tile_grid(int width, int height);
 
+// One visible Gaussian as binning and blending read it: everything in one cache line, stored in
+// depth order, so the tiles' scattered reads touch one line per Gaussian instead of five arrays.
+struct alignas(64) PackedGaussian {
+    ScreenEllipse e;   // centre, conic, cutoff
+    float log_o;       // ln(opacity): alpha = exp(ln(opacity) - sigma)
+    float z;           // depth
+    float opacity;
+    float pad[5];
+};
+
 // Writes the ids of visible Gaussians (radius > 0) nearest first, ties by id; returns how many.
 int64_t sort_visible_by_depth(int64_t n, const float* depths, const int32_t* radii, int32_t* sorted_ids);
 
-// emit_offsets[s] = first intersection of the s-th Gaussian in depth order; [s_count] = total.
-void count_tile_intersections(int64_t s_count, const int32_t* sorted_ids, const float* means2d,
-                              const float* conics, const float* opacities, const TileGrid& grid,
-                              int32_t* emit_offsets, int nthreads);
+// packed [S] and colors_sorted [S, channels] of the sorted Gaussians.
+void pack_gaussians(int64_t s_count, const int32_t* sorted_ids, const float* means2d, const float* conics,
+                    const float* opacities, const float* depths, const float* colors, int channels,
+                    PackedGaussian* packed, float* colors_sorted, int nthreads);
 
-// Tile lists: Gaussians of tile t are tile_gauss[tile_offsets[t] : tile_offsets[t + 1]], nearest
-// first; tile_emit holds each entry's intersection index in depth-major order (see emit_offsets),
-// where the backward pass leaves that intersection's gradient.
-void fill_tile_lists(int64_t s_count, const int32_t* sorted_ids, const int32_t* emit_offsets,
-                     const float* means2d, const float* conics, const float* opacities,
-                     const TileGrid& grid, int32_t* tile_offsets, int32_t* tile_gauss, int32_t* tile_emit,
-                     int nthreads);
+// The tiles each Gaussian's ellipse reaches: emit_offsets [S + 1] (emit_offsets[s] = first
+// intersection of the s-th Gaussian in depth order, [S] = total) and emit_tiles [total].
+void find_tile_intersections(int64_t s_count, const PackedGaussian* packed, const TileGrid& grid,
+                             int32_t* emit_offsets, std::vector<int32_t>& emit_tiles, int nthreads);
+
+// Tile lists: the Gaussians of tile t are tile_entries[tile_offsets[t] : tile_offsets[t + 1]]
+// (depth ranks s, nearest first); tile_emit holds each entry's intersection index in depth-major
+// order, where the backward pass leaves that intersection's gradient.
+void sort_intersections_by_tile(int64_t s_count, const int32_t* emit_offsets, const int32_t* emit_tiles,
+                                const TileGrid& grid, int32_t* tile_offsets, int32_t* tile_entries,
+                                int32_t* tile_emit, int nthreads);
 
 // ---- blending --------------------------------------------------------------------------------
 struct BlendArgs {
     TileGrid grid;
-    const float* means2d;     // [N, 2]
-    const float* conics;      // [N, 3]
-    const float* opacities;   // [N]
-    const float* depths;      // [N]
-    const float* colors;      // [N, channels]
+    const PackedGaussian* packed;  // [S] in depth order
+    const float* colors;           // [S, channels] in depth order
     int channels;
-    const float* background;  // [channels] or null for black
+    const float* background;       // [channels] or null for black
     const int32_t* tile_offsets;
-    const int32_t* tile_gauss;
+    const int32_t* tile_entries;
     const int32_t* tile_emit;
 };
 
