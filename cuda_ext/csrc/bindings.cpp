@@ -255,8 +255,9 @@ Tensor hash_triplane_fwd(Tensor points, Tensor tables, std::vector<int64_t> reso
     check(tables, "tables");
     const auto p = hash_params(tables, resolutions, box_min, box_max);
     const int64_t n = points.size(0);
-    Tensor out = torch::empty({n, 3 * p.levels * p.features}, points.options());
+    const int64_t per_point = 3 * p.levels * p.features;
     if (points.is_cuda()) {
+        Tensor out = torch::empty({n, per_point}, points.options());
 #ifdef AVATAR_WITH_CUDA
         avatar::cuda::hash_triplane_forward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
                                             out.data_ptr<float>(), as_stream(stream));
@@ -265,9 +266,13 @@ Tensor hash_triplane_fwd(Tensor points, Tensor tables, std::vector<int64_t> reso
         TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
 #endif
     }
+    check_cpu(points, "points");
+    // Feature-major storage, returned as its [N, 3 L F] transpose: a linear layer consumes the
+    // view without a copy, and the CPU loops write contiguous runs (see hash_triplane_cpu.cpp).
+    Tensor out = torch::empty({per_point, n}, points.options());
     avatar::cpu::hash_triplane_forward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p, out.data_ptr<float>(),
                                        threads());
-    return out;
+    return out.t();
 }
 
 // Returns v_tables (undefined unless need_tables) and v_points (undefined unless need_points).
@@ -276,7 +281,6 @@ std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<
                                       bool need_tables, bool need_points, int64_t stream) {
     check(points, "points");
     check(tables, "tables");
-    check(v_out, "v_features");
     const auto p = hash_params(tables, resolutions, box_min, box_max);
     const int64_t n = points.size(0);
     Tensor v_tables = need_tables ? torch::zeros_like(tables) : Tensor();
@@ -285,6 +289,7 @@ std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<
     float* vp = need_points ? v_points.data_ptr<float>() : nullptr;
     if (points.is_cuda()) {
 #ifdef AVATAR_WITH_CUDA
+        v_out = v_out.to(at::kFloat).contiguous();
         avatar::cuda::hash_triplane_backward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
                                              v_out.data_ptr<float>(), vt, vp, as_stream(stream));
         return {v_tables, v_points};
@@ -292,8 +297,12 @@ std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<
         TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
 #endif
     }
+    // Feature-major, like the forward output (free when v_out is the transpose of a contiguous
+    // tensor, one transposing copy otherwise).
+    Tensor v_major = v_out.to(at::kFloat).t().contiguous();
+    TORCH_CHECK(v_major.size(0) == 3 * p.levels * p.features && v_major.size(1) == n, "v_features has the wrong shape");
     avatar::cpu::hash_triplane_backward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
-                                        v_out.data_ptr<float>(), vt, vp, threads());
+                                        v_major.data_ptr<float>(), vt, vp, threads());
     return {v_tables, v_points};
 }
 

@@ -76,9 +76,8 @@ inline uint32_t ellipse_hits_rects(const ScreenEllipse& e, simd::vfloat xa, simd
     s = vmin(s, segment_min_sigma(ha, iha, b, hc, splat(hiy), lox, hix));
     s = vmin(s, segment_min_sigma(hc, ihc, b, ha, lox, splat(loy), splat(hiy)));
     s = vmin(s, segment_min_sigma(hc, ihc, b, ha, hix, splat(loy), splat(hiy)));
-    const vint centre_row = splati(loy <= 0.f && hiy >= 0.f ? -1 : 0);
-    const vint inside = (lox <= splat(0.f)) & (hix >= splat(0.f)) & centre_row;
-    return movemask(inside | (s <= splat(e.cutoff)));
+    const vmask inside = le(lox, splat(0.f)) & ge(hix, splat(0.f)) & mask_of(loy <= 0.f && hiy >= 0.f);
+    return bits(inside | le(s, splat(e.cutoff)));
 }
 
 // Bit r set when tile row r (pixel centres y0 + r + 0.5, x from x0 + 0.5 to x0 + cols - 0.5)
@@ -90,7 +89,7 @@ inline uint32_t ellipse_row_mask(const ScreenEllipse& e, int x0, int y0, int col
     const vfloat hi = splat((float)x0 + (float)cols - 0.5f - e.mx);
     const vfloat s = segment_min_sigma(splat(e.ha), splat(e.inv_2ha), splat(e.b), splat(e.hc), dy, lo, hi);
     const uint32_t in_tile = rows >= 32 ? 0xffffffffu : ((1u << rows) - 1u);
-    return movemask(s <= splat(e.cutoff)) & in_tile;
+    return bits(le(s, splat(e.cutoff))) & in_tile;
 }
 
 }  // namespace avatar

@@ -10,12 +10,12 @@
 namespace avatar {
 namespace cpu {
 
-// points [N, 3] -> out [N, 3 * levels * features]
+// points [N, 3] -> out [3 * levels * features, N] (feature-major; the op returns its transpose)
 void hash_triplane_forward(int64_t n, const float* points, const float* tables, const HashTriplaneParams& p,
                            float* out, int nthreads);
 
-// v_tables [3, levels, table_size, features] (zeroed by the caller) and v_points [N, 3] (written);
-// either may be null when that gradient is not needed.
+// v_out is feature-major like the forward output. v_tables [3, levels, table_size, features]
+// (zeroed by the caller) and v_points [N, 3] (written); either may be null when not needed.
 void hash_triplane_backward(int64_t n, const float* points, const float* tables, const HashTriplaneParams& p,
                             const float* v_out, float* v_tables, float* v_points, int nthreads);
 

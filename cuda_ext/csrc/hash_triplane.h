@@ -57,44 +57,80 @@ AVATAR_HD void normalise_point(const float* point, const HashTriplaneParams& p, 
     }
 }
 
-AVATAR_HD uint32_t hash_vertex(uint32_t iu, uint32_t iv, const HashLevel& L) {
-    // The second prime is the one instant-ngp uses; xor-ing keeps neighbouring cells apart.
-    return L.dense ? iu + iv * L.row : ((iu * 1u) ^ (iv * 2654435761u)) & L.mask;
-}
+// The lookup arithmetic is written once over a "lane" type: float (one point: the CUDA threads
+// and the CPU's scalar loops) or a 16-lane vector (sixteen points: the CPU's AVX-512 loop, whose
+// specialisation lives in hash_triplane_cpu.cpp). HashLanes<Real> spells the operations whose
+// syntax differs between the two.
+template <class Real>
+struct HashLanes;
 
-struct PlaneCell {
-    uint32_t index[4];   // table rows of the corners (u0 v0), (u1 v0), (u0 v1), (u1 v1)
-    float fu, fv;        // position inside the cell
+template <>
+struct HashLanes<float> {
+    typedef uint32_t Index;
+    static AVATAR_HD float constant(float x) { return x; }
+    static AVATAR_HD Index index_constant(uint32_t x) { return x; }
+    static AVATAR_HD float floor(float x) { return floorf(x); }
+    static AVATAR_HD float min(float a, float b) { return min_f(a, b); }
+    static AVATAR_HD Index to_index(float x) { return (uint32_t)x; }
+    static AVATAR_HD Index add(Index a, Index b) { return a + b; }
+    static AVATAR_HD Index mul(Index a, Index b) { return a * b; }
+    static AVATAR_HD Index hash(Index iu, Index iv, uint32_t mask) { return (iu ^ (iv * kHashPrime)) & mask; }
+    static AVATAR_HD float gather(const float* table, Index row, int features, int f) {
+        return table[(int64_t)row * features + f];
+    }
+    // The second prime is the one instant-ngp uses; xor-ing keeps neighbouring cells apart.
+    static constexpr uint32_t kHashPrime = 2654435761u;
 };
 
-AVATAR_HD PlaneCell locate_cell(const float* unit, const HashLevel& L) {
-    const float u = unit[L.a0] * L.res, v = unit[L.a1] * L.res;
-    const float cu = min_f(floorf(u), L.res - 1.f), cv = min_f(floorf(v), L.res - 1.f);
-    PlaneCell c;
+template <class Real>
+struct PlaneCell {
+    typename HashLanes<Real>::Index index[4];  // table rows of (u0 v0), (u1 v0), (u0 v1), (u1 v1)
+    Real fu, fv;                                // position inside the cell
+};
+
+// u, v: the point's two coordinates on this level's plane, normalised to [0, 1].
+template <class Real>
+AVATAR_HD PlaneCell<Real> locate_cell(Real u01, Real v01, const HashLevel& L) {
+    typedef HashLanes<Real> Ln;
+    const Real res = Ln::constant(L.res), top = Ln::constant(L.res - 1.f);
+    const Real u = u01 * res, v = v01 * res;
+    const Real cu = Ln::min(Ln::floor(u), top), cv = Ln::min(Ln::floor(v), top);
+    PlaneCell<Real> c;
     c.fu = u - cu;
     c.fv = v - cv;
-    const uint32_t iu = (uint32_t)cu, iv = (uint32_t)cv;
-    c.index[0] = hash_vertex(iu, iv, L);
-    c.index[1] = hash_vertex(iu + 1u, iv, L);
-    c.index[2] = hash_vertex(iu, iv + 1u, L);
-    c.index[3] = hash_vertex(iu + 1u, iv + 1u, L);
+    const typename Ln::Index one = Ln::index_constant(1u);
+    const typename Ln::Index iu = Ln::to_index(cu), iv = Ln::to_index(cv);
+    const typename Ln::Index iu1 = Ln::add(iu, one), iv1 = Ln::add(iv, one);
+    if (L.dense) {
+        const typename Ln::Index row = Ln::index_constant(L.row);
+        const typename Ln::Index r0 = Ln::mul(iv, row), r1 = Ln::mul(iv1, row);
+        c.index[0] = Ln::add(iu, r0);
+        c.index[1] = Ln::add(iu1, r0);
+        c.index[2] = Ln::add(iu, r1);
+        c.index[3] = Ln::add(iu1, r1);
+    } else {
+        c.index[0] = Ln::hash(iu, iv, L.mask);
+        c.index[1] = Ln::hash(iu1, iv, L.mask);
+        c.index[2] = Ln::hash(iu, iv1, L.mask);
+        c.index[3] = Ln::hash(iu1, iv1, L.mask);
+    }
     return c;
 }
 
-// Features of one point on one (plane, level): out[0 : F]. F is a template argument so the
-// feature loops unroll; `unit` comes from normalise_point.
-template <int F>
-AVATAR_HD void hash_level_fwd(const float* unit, const HashLevel& L, const float* tables, float* out) {
-    const PlaneCell c = locate_cell(unit, L);
+// Features of one point (or sixteen) on one (plane, level): out[0 : F]. F is a template
+// argument so the feature loops unroll.
+template <int F, class Real>
+AVATAR_HD void hash_level_fwd(Real u01, Real v01, const HashLevel& L, const float* tables, Real* out) {
+    typedef HashLanes<Real> Ln;
+    const PlaneCell<Real> c = locate_cell(u01, v01, L);
     const float* t = tables + L.offset;
-    const float w[4] = {(1.f - c.fu) * (1.f - c.fv), c.fu * (1.f - c.fv), (1.f - c.fu) * c.fv, c.fu * c.fv};
-    float acc[F];
-    for (int f = 0; f < F; ++f) acc[f] = 0.f;
-    for (int k = 0; k < 4; ++k) {
-        const float* row = t + (int64_t)c.index[k] * F;
-        for (int f = 0; f < F; ++f) acc[f] += w[k] * row[f];
+    const Real one = Ln::constant(1.f);
+    const Real w[4] = {(one - c.fu) * (one - c.fv), c.fu * (one - c.fv), (one - c.fu) * c.fv, c.fu * c.fv};
+    for (int f = 0; f < F; ++f) {
+        Real acc = w[0] * Ln::gather(t, c.index[0], F, f);
+        for (int k = 1; k < 4; ++k) acc = acc + w[k] * Ln::gather(t, c.index[k], F, f);
+        out[f] = acc;
     }
-    for (int f = 0; f < F; ++f) out[f] = acc[f];
 }
 
 // Gradient of hash_level_fwd for the table: add(ptr, value) accumulates (a plain add on the CPU,
@@ -102,7 +138,7 @@ AVATAR_HD void hash_level_fwd(const float* unit, const HashLevel& L, const float
 template <int F, class AddFn>
 AVATAR_HD void hash_level_bwd_table(const float* unit, const HashLevel& L, const float* v_out, float* v_tables,
                                     AddFn add) {
-    const PlaneCell c = locate_cell(unit, L);
+    const PlaneCell<float> c = locate_cell(unit[L.a0], unit[L.a1], L);
     const float w[4] = {(1.f - c.fu) * (1.f - c.fv), c.fu * (1.f - c.fv), (1.f - c.fu) * c.fv, c.fu * c.fv};
     float* t = v_tables + L.offset;
     for (int k = 0; k < 4; ++k)
@@ -114,7 +150,7 @@ template <int F>
 AVATAR_HD void hash_level_bwd_point(const float* unit, const bool* inside, const HashLevel& L,
                                     const HashTriplaneParams& p, const float* tables, const float* v_out,
                                     float* v_point) {
-    const PlaneCell c = locate_cell(unit, L);
+    const PlaneCell<float> c = locate_cell(unit[L.a0], unit[L.a1], L);
     const float* t = tables + L.offset;
     float g_u = 0.f, g_v = 0.f;
     for (int f = 0; f < F; ++f) {

@@ -23,7 +23,8 @@ __global__ void hash_triplane_fwd_kernel(int64_t n, const float* __restrict__ po
     float unit[3];
     bool inside[3];
     normalise_point(points + 3 * i, p, unit, inside);
-    hash_level_fwd<F>(unit, hash_level(p, task / p.levels, task % p.levels), tables, out + i * tasks * F + task * F);
+    const HashLevel L = hash_level(p, task / p.levels, task % p.levels);
+    hash_level_fwd<F>(unit[L.a0], unit[L.a1], L, tables, out + i * tasks * F + task * F);
 }
 
 struct AtomicAdd {

@@ -94,12 +94,12 @@ void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk,
             float dy;
             const vfloat raw = row_raw_alpha(p, px, py, &dx, &dy);
             const vfloat alpha = vmin(raw, splat(kAlphaMax));
-            const vint used = (alpha >= splat(kAlphaMin)) & (splati(k) <= loadi(last[r]));
-            if (!movemask(used)) continue;
+            const vmask used = ge(alpha, splat(kAlphaMin)) & le_i(splati(k), load_i(last[r]));
+            if (!bits(used)) continue;
             touched = true;
             const vfloat T_after = load(T[r]);
             const vfloat G_after = load(G[r]);
-            const vfloat inv_one_minus = splat(1.f) / (splat(1.f) - alpha);
+            const vfloat inv_one_minus = reciprocal(splat(1.f) - alpha);
             const vfloat T_here = T_after * inv_one_minus;
             const vfloat w = select(used, alpha * T_here, splat(0.f));
             vfloat cv = splat(p.z) * load(vd[r]);
@@ -111,7 +111,7 @@ void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk,
             s_z += w * load(vd[r]);
             const vfloat v_alpha = T_here * (cv - G_after) + load(tva[r]) * inv_one_minus;
             // Clamped alphas carry no gradient to the Gaussian's shape or opacity.
-            const vfloat a_v = select(used & (raw < splat(kAlphaMax)), alpha * v_alpha, splat(0.f));
+            const vfloat a_v = select(used & lt(raw, splat(kAlphaMax)), alpha * v_alpha, splat(0.f));
             s_logo += a_v;
             // d sigma = -(alpha v_alpha); the sums below are its moments over dx, dy.
             const vfloat dyv = splat(dy);

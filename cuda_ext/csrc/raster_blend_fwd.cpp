@@ -38,7 +38,7 @@ struct RowState {
     simd::vfloat dep;
     simd::vint last;
 
-    void start(simd::vint live) {
+    void start(simd::vmask live) {
         using namespace simd;
         T = select(live, splat(1.f), splat(0.f));
         T_stop = splat(0.f);
@@ -54,14 +54,14 @@ struct RowState {
         vfloat dx;
         float dy;
         vfloat alpha = vmin(row_raw_alpha(p, px, py, &dx, &dy), splat(kAlphaMax));
-        alpha = select(alpha >= splat(kAlphaMin), alpha, splat(0.f));
+        alpha = select(ge(alpha, splat(kAlphaMin)), alpha, splat(0.f));
         const vfloat T_next = T * (splat(1.f) - alpha);
-        const vint stop = T_next < splat(kTransmittanceMin);
-        const vint used = (alpha > splat(0.f)) & ~stop;
+        const vmask stop = lt(T_next, splat(kTransmittanceMin));
+        const vmask used = mask_andnot(gt(alpha, splat(0.f)), stop);
         const vfloat w = select(used, alpha * T, splat(0.f));
         for (int c = 0; c < NC; ++c) acc[c] += w * splat(p.color[c]);
         dep += w * splat(p.z);
-        last = selecti(used, splati(k), last);
+        last = select_i(used, splati(k), last);
         T_stop += select(stop, T, splat(0.f));
         T = select(stop, splat(0.f), T_next);
     }
@@ -76,7 +76,7 @@ void write_row(const BlendArgs& a, const TileBox& box, int r, int c0, bool first
     store(T_out, s.T + s.T_stop);
     for (int c = 0; c < NC; ++c) store(acc_out[c], s.acc[c]);
     store(dep_out, s.dep);
-    storei(last_out, s.last);
+    store_i(last_out, s.last);
     const int64_t row_base = (int64_t)(box.y0 + r) * a.grid.width + box.x0;
     for (int i = 0; i < box.cols; ++i) {
         const int64_t pix = row_base + i;
@@ -119,8 +119,8 @@ void blend_tile_forward(const BlendArgs& a, int tile, int c0, bool first_chunk, 
     const vfloat lanes = lane_index();
     const vfloat px = splat((float)box.x0 + 0.5f) + lanes;
     // Lanes past the image's right edge (and rows past its bottom) start stopped.
-    const vint live = lanes < splat((float)box.cols);
-    const vint none = splati(0);
+    const vmask live = lt(lanes, splat((float)box.cols));
+    const vmask none = mask_of(false);
 
     for (int pair = 0; pair * 2 < box.rows; ++pair) {
         const int r0 = 2 * pair, r1 = 2 * pair + 1;
@@ -134,7 +134,7 @@ void blend_tile_forward(const BlendArgs& a, int tile, int c0, bool first_chunk, 
             const TileGaussian& p = s.params[(size_t)k];
             s0.step(p, px, py0, k);
             s1.step(p, px, py1, k);
-            if (!movemask((s0.T > splat(0.f)) | (s1.T > splat(0.f)))) break;
+            if (!bits(gt(s0.T, splat(0.f)) | gt(s1.T, splat(0.f)))) break;
         }
         write_row(a, box, r0, c0, first_chunk, bg, s0, out);
         if (r1 < box.rows) write_row(a, box, r1, c0, first_chunk, bg, s1, out);

@@ -1,9 +1,12 @@
 // Sixteen-lane float vectors for the CPU blend loops: one lane per pixel of a 16-pixel tile row.
 //
-// With GCC or Clang these are the compilers' generic vector types, which lower to one AVX-512
-// register, two AVX2 registers or four SSE registers depending on -march; elsewhere a plain
-// struct with the same operations keeps the code portable (and lets the optimiser vectorise it).
-// Masks are integer vectors of 0 / -1 per lane, as the compare operators return them.
+// Three implementations of one small interface, picked at compile time (the build targets the
+// machine it runs on):
+// - AVX-512: native registers, and compares yield __mmask16 so masks stay in mask registers;
+// - GCC/Clang vector extensions: lowered to AVX2/SSE pairs, masks are 0 / -1 integer lanes;
+// - plain arrays with loops, for any other compiler.
+// Comparisons are functions (lt, le, gt, ge) returning a vmask; masks combine with &, |, and
+// mask_andnot; bits() turns one into a 16-bit integer.
 #pragma once
 
 #include <math.h>
@@ -19,117 +22,159 @@ namespace simd {
 
 constexpr int kLanes = 16;
 
-#if defined(__GNUC__) || defined(__clang__)
-#define AVATAR_VECTOR_EXTENSIONS 1
-typedef float vfloat __attribute__((vector_size(64), aligned(64)));
-typedef int32_t vint __attribute__((vector_size(64), aligned(64)));
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+#define AVATAR_SIMD_AVX512 1
+typedef __m512 vfloat;  // GCC and Clang define + - * / on it
+typedef __m512i vint;
+typedef __mmask16 vmask;
 
-// Brace initialisation rather than `vfloat{} + x`: adding 0.0 is not an identity for -0.0, so the
-// compiler would have to keep that addition.
-inline vfloat splat(float x) { return vfloat{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
-inline vint splati(int32_t x) { return vint{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
-inline vint as_int(vfloat v) { return (vint)v; }
-inline vfloat as_float(vint v) { return (vfloat)v; }
-inline vfloat select(vint mask, vfloat a, vfloat b) { return mask ? a : b; }
-inline vint selecti(vint mask, vint a, vint b) { return mask ? a : b; }
-inline vfloat vmin(vfloat a, vfloat b) { return a < b ? a : b; }
-inline vfloat vmax(vfloat a, vfloat b) { return a > b ? a : b; }
-#else
-struct vfloat {
-    float v[kLanes];
-    float operator[](int i) const { return v[i]; }
-    float& operator[](int i) { return v[i]; }
-};
-struct vint {
-    int32_t v[kLanes];
-    int32_t operator[](int i) const { return v[i]; }
-    int32_t& operator[](int i) { return v[i]; }
-};
-#define AVATAR_LANEWISE(T, R, op, expr) \
-    inline R operator op(T a, T b) { R r; for (int i = 0; i < kLanes; ++i) r.v[i] = expr; return r; }
-AVATAR_LANEWISE(vfloat, vfloat, +, a.v[i] + b.v[i])
-AVATAR_LANEWISE(vfloat, vfloat, -, a.v[i] - b.v[i])
-AVATAR_LANEWISE(vfloat, vfloat, *, a.v[i] * b.v[i])
-AVATAR_LANEWISE(vfloat, vfloat, /, a.v[i] / b.v[i])
-AVATAR_LANEWISE(vfloat, vint, <, a.v[i] < b.v[i] ? -1 : 0)
-AVATAR_LANEWISE(vfloat, vint, <=, a.v[i] <= b.v[i] ? -1 : 0)
-AVATAR_LANEWISE(vfloat, vint, >, a.v[i] > b.v[i] ? -1 : 0)
-AVATAR_LANEWISE(vfloat, vint, >=, a.v[i] >= b.v[i] ? -1 : 0)
-AVATAR_LANEWISE(vint, vint, +, a.v[i] + b.v[i])
-AVATAR_LANEWISE(vint, vint, -, a.v[i] - b.v[i])
-AVATAR_LANEWISE(vint, vint, &, a.v[i] & b.v[i])
-AVATAR_LANEWISE(vint, vint, |, a.v[i] | b.v[i])
-AVATAR_LANEWISE(vint, vint, <=, a.v[i] <= b.v[i] ? -1 : 0)
-AVATAR_LANEWISE(vint, vint, <, a.v[i] < b.v[i] ? -1 : 0)
-#undef AVATAR_LANEWISE
-inline vint operator~(vint a) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = ~a.v[i]; return r; }
-inline vint operator<<(vint a, int s) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = (int32_t)((uint32_t)a.v[i] << s); return r; }
-inline vfloat operator-(vfloat a) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = -a.v[i]; return r; }
-inline vfloat& operator+=(vfloat& a, vfloat b) { a = a + b; return a; }
-inline vfloat splat(float x) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
-inline vint splati(int32_t x) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
-inline vint as_int(vfloat v) { vint r; memcpy(&r, &v, sizeof r); return r; }
-inline vfloat as_float(vint v) { vfloat r; memcpy(&r, &v, sizeof r); return r; }
-inline vfloat select(vint m, vfloat a, vfloat b) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = m.v[i] ? a.v[i] : b.v[i]; return r; }
-inline vint selecti(vint m, vint a, vint b) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = m.v[i] ? a.v[i] : b.v[i]; return r; }
-inline vfloat vmin(vfloat a, vfloat b) { return select(a < b, a, b); }
-inline vfloat vmax(vfloat a, vfloat b) { return select(a > b, a, b); }
-#endif
-
-inline vfloat load(const float* p) { vfloat v; memcpy(&v, p, sizeof v); return v; }
-inline vint loadi(const int32_t* p) { vint v; memcpy(&v, p, sizeof v); return v; }
-inline void store(float* p, vfloat v) { memcpy(p, &v, sizeof v); }
-inline void storei(int32_t* p, vint v) { memcpy(p, &v, sizeof v); }
-
-// Lane i holds i: pixel offsets inside a tile row.
-inline vfloat lane_index() {
-    vfloat r = splat(0.f);
-    for (int i = 0; i < kLanes; ++i) r[i] = (float)i;
-    return r;
-}
-
-// Bit i set when lane i of the mask is set.
-inline uint32_t movemask(vint m) {
-#if defined(__AVX512F__) && defined(AVATAR_VECTOR_EXTENSIONS)
-    __m512i x;
-    memcpy(&x, &m, sizeof x);
-    return (uint32_t)_mm512_test_epi32_mask(x, x);
-#elif defined(__AVX2__) && defined(AVATAR_VECTOR_EXTENSIONS)
-    __m256 half[2];
-    memcpy(half, &m, sizeof half);
-    return (uint32_t)_mm256_movemask_ps(half[0]) | ((uint32_t)_mm256_movemask_ps(half[1]) << 8);
-#else
-    uint32_t bits = 0;
-    for (int i = 0; i < kLanes; ++i) bits |= (m[i] != 0 ? 1u : 0u) << i;
-    return bits;
-#endif
-}
-
+inline vfloat splat(float x) { return _mm512_set1_ps(x); }
+inline vint splati(int32_t x) { return _mm512_set1_epi32(x); }
+inline vmask lt(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+inline vmask le(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
+inline vmask gt(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+inline vmask ge(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+inline vmask le_i(vint a, vint b) { return _mm512_cmple_epi32_mask(a, b); }
+inline vmask mask_andnot(vmask a, vmask b) { return (vmask)(a & (vmask)~b); }  // a and not b
+inline vmask mask_of(bool b) { return b ? (vmask)0xffff : (vmask)0; }
+inline uint32_t bits(vmask m) { return (uint32_t)m; }
+inline vfloat select(vmask m, vfloat a, vfloat b) { return _mm512_mask_blend_ps(m, b, a); }
+inline vint select_i(vmask m, vint a, vint b) { return _mm512_mask_blend_epi32(m, b, a); }
+inline vfloat vmin(vfloat a, vfloat b) { return _mm512_min_ps(a, b); }
+inline vfloat vmax(vfloat a, vfloat b) { return _mm512_max_ps(a, b); }
+inline vfloat load(const float* p) { return _mm512_loadu_ps(p); }
+inline vint load_i(const int32_t* p) { return _mm512_loadu_si512(p); }
+inline void store(float* p, vfloat v) { _mm512_storeu_ps(p, v); }
+inline void store_i(int32_t* p, vint v) { _mm512_storeu_si512(p, v); }
+inline vfloat lane_index() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
 inline float hsum(vfloat v) {
-#if (defined(__AVX512F__) || defined(__AVX2__)) && defined(AVATAR_VECTOR_EXTENSIONS)
-    __m256 half[2];
-    memcpy(half, &v, sizeof half);
-    const __m256 s8 = _mm256_add_ps(half[0], half[1]);
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
     s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
     return _mm_cvtss_f32(s4);
+}
+
+#elif defined(__GNUC__) || defined(__clang__)
+typedef float vfloat __attribute__((vector_size(64), aligned(64)));
+typedef int32_t vint __attribute__((vector_size(64), aligned(64)));
+typedef vint vmask;
+
+// Brace initialisation rather than `vfloat{} + x`: adding 0.0 is not an identity for -0.0, so
+// the compiler would have to keep that addition.
+inline vfloat splat(float x) { return vfloat{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+inline vint splati(int32_t x) { return vint{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+inline vmask lt(vfloat a, vfloat b) { return a < b; }
+inline vmask le(vfloat a, vfloat b) { return a <= b; }
+inline vmask gt(vfloat a, vfloat b) { return a > b; }
+inline vmask ge(vfloat a, vfloat b) { return a >= b; }
+inline vmask le_i(vint a, vint b) { return a <= b; }
+inline vmask mask_andnot(vmask a, vmask b) { return a & ~b; }
+inline vmask mask_of(bool b) { return splati(b ? -1 : 0); }
+inline uint32_t bits(vmask m) {
+#if defined(__AVX2__)
+    __m256 half[2];
+    memcpy(half, &m, sizeof half);
+    return (uint32_t)_mm256_movemask_ps(half[0]) | ((uint32_t)_mm256_movemask_ps(half[1]) << 8);
 #else
+    uint32_t b = 0;
+    for (int i = 0; i < kLanes; ++i) b |= (m[i] != 0 ? 1u : 0u) << i;
+    return b;
+#endif
+}
+inline vfloat select(vmask m, vfloat a, vfloat b) { return m ? a : b; }
+inline vint select_i(vmask m, vint a, vint b) { return m ? a : b; }
+inline vfloat vmin(vfloat a, vfloat b) { return a < b ? a : b; }
+inline vfloat vmax(vfloat a, vfloat b) { return a > b ? a : b; }
+inline vfloat load(const float* p) { vfloat v; memcpy(&v, p, sizeof v); return v; }
+inline vint load_i(const int32_t* p) { vint v; memcpy(&v, p, sizeof v); return v; }
+inline void store(float* p, vfloat v) { memcpy(p, &v, sizeof v); }
+inline void store_i(int32_t* p, vint v) { memcpy(p, &v, sizeof v); }
+inline vfloat lane_index() { return vfloat{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }
+inline float hsum(vfloat v) {
     float s = 0.f;
     for (int i = 0; i < kLanes; ++i) s += v[i];
     return s;
+}
+
+#else
+struct vfloat {
+    float v[kLanes];
+};
+struct vint {
+    int32_t v[kLanes];
+};
+typedef uint32_t vmask;
+#define AVATAR_LANEWISE(op)                                                 \
+    inline vfloat operator op(vfloat a, vfloat b) {                         \
+        vfloat r;                                                           \
+        for (int i = 0; i < kLanes; ++i) r.v[i] = a.v[i] op b.v[i];         \
+        return r;                                                           \
+    }
+AVATAR_LANEWISE(+)
+AVATAR_LANEWISE(-)
+AVATAR_LANEWISE(*)
+AVATAR_LANEWISE(/)
+#undef AVATAR_LANEWISE
+inline vfloat& operator+=(vfloat& a, vfloat b) { return a = a + b; }
+#define AVATAR_COMPARE(name, op)                                            \
+    inline vmask name(vfloat a, vfloat b) {                                 \
+        vmask m = 0;                                                        \
+        for (int i = 0; i < kLanes; ++i) m |= (a.v[i] op b.v[i] ? 1u : 0u) << i; \
+        return m;                                                           \
+    }
+AVATAR_COMPARE(lt, <)
+AVATAR_COMPARE(le, <=)
+AVATAR_COMPARE(gt, >)
+AVATAR_COMPARE(ge, >=)
+#undef AVATAR_COMPARE
+inline vfloat splat(float x) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
+inline vint splati(int32_t x) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
+inline vmask le_i(vint a, vint b) {
+    vmask m = 0;
+    for (int i = 0; i < kLanes; ++i) m |= (a.v[i] <= b.v[i] ? 1u : 0u) << i;
+    return m;
+}
+inline vmask mask_andnot(vmask a, vmask b) { return a & ~b & 0xffffu; }
+inline vmask mask_of(bool b) { return b ? 0xffffu : 0u; }
+inline uint32_t bits(vmask m) { return m & 0xffffu; }
+inline vfloat select(vmask m, vfloat a, vfloat b) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = (m >> i) & 1u ? a.v[i] : b.v[i]; return r; }
+inline vint select_i(vmask m, vint a, vint b) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = (m >> i) & 1u ? a.v[i] : b.v[i]; return r; }
+inline vfloat vmin(vfloat a, vfloat b) { return select(lt(a, b), a, b); }
+inline vfloat vmax(vfloat a, vfloat b) { return select(gt(a, b), a, b); }
+inline vfloat load(const float* p) { vfloat v; memcpy(&v, p, sizeof v); return v; }
+inline vint load_i(const int32_t* p) { vint v; memcpy(&v, p, sizeof v); return v; }
+inline void store(float* p, vfloat v) { memcpy(p, &v, sizeof v); }
+inline void store_i(int32_t* p, vint v) { memcpy(p, &v, sizeof v); }
+inline vfloat lane_index() { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = (float)i; return r; }
+inline float hsum(vfloat v) { float s = 0.f; for (int i = 0; i < kLanes; ++i) s += v.v[i]; return s; }
+#endif
+
+// 1 / x to within an ulp or two: a 14-bit estimate refined by one Newton step on AVX-512,
+// where a full-width division would hold the divider for 16 cycles per vector.
+inline vfloat reciprocal(vfloat x) {
+#if defined(AVATAR_SIMD_AVX512)
+    const vfloat r = _mm512_rcp14_ps(x);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(x, r, splat(1.f)), r);
+#else
+    return splat(1.f) / x;
 #endif
 }
 
-// exp(x) for x <= 0 to about 2.5e-7 relative error, in a dozen vector instructions.
-// Rounds x*log2(e) to the nearest integer n with the 1.5*2^23 trick, evaluates 2^f for the
-// remainder f in [-0.5, 0.5] with a degree-5 fit, and adds n to the exponent bits. Inputs below
-// -87 are clamped (the result, ~1e-38, is far below any alpha threshold).
+// exp(x) for x <= 0 to about 2.5e-7 relative error, in about a dozen vector instructions.
+// Splits x log2(e) into the nearest integer n and a remainder f in [-0.5, 0.5], evaluates 2^f
+// with a degree-5 fit and scales by 2^n. Inputs are clamped at -80: e^-80 is far below any alpha
+// threshold, and staying clear of denormals keeps every later multiply at full speed.
 inline vfloat fast_exp(vfloat x) {
-    const vfloat magic = splat(12582912.f);  // 1.5 * 2^23
-    const vfloat t = vmax(x, splat(-87.f)) * splat(1.44269504089f);
+    const vfloat t = vmax(x, splat(-80.f)) * splat(1.44269504089f);
+#if defined(AVATAR_SIMD_AVX512)
+    const vfloat n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+    const vfloat magic = splat(12582912.f);  // 1.5 * 2^23: adding it rounds to an integer
     const vfloat shifted = t + magic;
     const vfloat n = shifted - magic;
+#endif
     const vfloat f = t - n;
     vfloat p = splat(1.3278164e-3f);
     p = p * f + splat(9.6755559e-3f);
@@ -137,8 +182,16 @@ inline vfloat fast_exp(vfloat x) {
     p = p * f + splat(2.4022119e-1f);
     p = p * f + splat(6.9314694e-1f);
     p = p * f + splat(1.0000001f);
-    const vint exponent = (as_int(shifted) - splati(0x4B400000)) << 23;
-    return as_float(as_int(p) + exponent);
+#if defined(AVATAR_SIMD_AVX512)
+    return _mm512_scalef_ps(p, n);
+#elif defined(__GNUC__) || defined(__clang__)
+    const vint exponent = ((vint)shifted - splati(0x4B400000)) << 23;
+    return (vfloat)((vint)p + exponent);
+#else
+    vfloat r;
+    for (int i = 0; i < kLanes; ++i) r.v[i] = ldexpf(p.v[i], (int)n.v[i]);
+    return r;
+#endif
 }
 
 }  // namespace simd
