@@ -1,6 +1,7 @@
 // What the forward and backward blend loops share: the per-tile copy of each Gaussian's
-// parameters, and the alpha of one Gaussian over one 16-pixel tile row. Both passes call the
-// same inline code, so the backward pass sees exactly the alphas the forward pass blended.
+// parameters, the layout of a tile in 16-lane blocks, and the alpha of one Gaussian over one
+// block. Both passes call the same inline code, so the backward pass sees exactly the alphas the
+// forward pass blended.
 #pragma once
 
 #include <stdint.h>
@@ -43,14 +44,48 @@ inline TileBox tile_box(const TileGrid& grid, int tile) {
     return b;
 }
 
-// Copies the tile's Gaussians (channels [c0, c0 + nc)) and returns in row_masks[k] the tile
-// rows that Gaussian k reaches.
+// A tile is blended as sixteen blocks of 2 rows x 8 columns, one 16-lane vector each: lane l of
+// block b is the pixel at tile row 2 (b >> 1) + (l >> 3), column 8 (b & 1) + (l & 7). A Gaussian
+// is evaluated only on the blocks its ellipse reaches; its footprint on a row is typically about
+// seven pixels, so whole 16-pixel rows would leave most lanes idle.
+constexpr int kBlocks = 16;
+
+inline int block_row(int block, int lane) { return 2 * (block >> 1) + (lane >> 3); }
+inline int block_col(int block, int lane) { return 8 * (block & 1) + (lane & 7); }
+
+// Pixel-centre coordinates of every lane of every block of a tile, and which lanes are inside
+// the image.
+struct BlockLanes {
+    simd::vfloat px[2];   // by column half
+    simd::vfloat py[8];   // by row pair
+    simd::vmask live[kBlocks];
+
+    explicit BlockLanes(const TileBox& box) {
+        using namespace simd;
+        alignas(64) float col[kLanes], row[kLanes];
+        for (int l = 0; l < kLanes; ++l) {
+            col[l] = (float)(l & 7);
+            row[l] = (float)(l >> 3);
+        }
+        const vfloat lane_col = load(col), lane_row = load(row);
+        for (int h = 0; h < 2; ++h) px[h] = splat((float)(box.x0 + 8 * h) + 0.5f) + lane_col;
+        for (int p = 0; p < 8; ++p) py[p] = splat((float)(box.y0 + 2 * p) + 0.5f) + lane_row;
+        for (int b = 0; b < kBlocks; ++b) {
+            const vfloat cols = splat((float)(box.cols - 8 * (b & 1)));
+            const vfloat rows = splat((float)(box.rows - 2 * (b >> 1)));
+            live[b] = lt(lane_col, cols) & lt(lane_row, rows);
+        }
+    }
+};
+
+// Copies the tile's Gaussians (channels [c0, c0 + nc)) and returns in block_masks[k] the blocks
+// that Gaussian k reaches.
 inline void gather_tile(const BlendArgs& a, int tile, const TileBox& box, int c0, int nc,
-                        std::vector<TileGaussian>& params, std::vector<uint32_t>& row_masks) {
+                        std::vector<TileGaussian>& params, std::vector<uint32_t>& block_masks) {
     const int32_t start = a.tile_offsets[tile];
     const int32_t n = a.tile_offsets[tile + 1] - start;
     params.resize((size_t)n);
-    row_masks.resize((size_t)n);
+    block_masks.resize((size_t)n);
     for (int32_t k = 0; k < n; ++k) {
         const int32_t s = a.tile_entries[start + k];
         const PackedGaussian& g = a.packed[s];
@@ -65,17 +100,17 @@ inline void gather_tile(const BlendArgs& a, int tile, const TileBox& box, int c0
         p.opacity = g.opacity;
         const float* col = a.colors + (int64_t)s * a.channels + c0;
         for (int c = 0; c < kMaxChunk; ++c) p.color[c] = c < nc ? col[c] : 0.f;
-        row_masks[(size_t)k] = ellipse_row_mask(g.e, box.x0, box.y0, box.cols, box.rows);
+        block_masks[(size_t)k] = ellipse_block_mask(g.e, box.x0, box.y0, box.cols, box.rows);
     }
 }
 
-// exp(ln(opacity) - sigma) over a tile row, before the 0.99 clamp; dx = pixel x - mean x.
-inline simd::vfloat row_raw_alpha(const TileGaussian& p, simd::vfloat px, float py, simd::vfloat* dx_out,
-                                  float* dy_out) {
+// exp(ln(opacity) - sigma) over a block, before the 0.99 clamp; dx, dy = pixel - mean.
+inline simd::vfloat block_raw_alpha(const TileGaussian& p, simd::vfloat px, simd::vfloat py, simd::vfloat* dx_out,
+                                    simd::vfloat* dy_out) {
     using namespace simd;
-    const float dy = py - p.my;
     const vfloat dx = px - splat(p.mx);
-    const vfloat e = dx * (splat(p.ha) * dx + splat(p.b * dy)) + splat(p.hc * dy * dy - p.log_o);
+    const vfloat dy = py - splat(p.my);
+    const vfloat e = dx * (splat(p.ha) * dx + splat(p.b) * dy) + (splat(p.hc) * dy * dy - splat(p.log_o));
     *dx_out = dx;
     *dy_out = dy;
     return fast_exp(splat(0.f) - e);

@@ -20,7 +20,7 @@ namespace {
 
 struct BackwardScratch {
     std::vector<TileGaussian> params;
-    std::vector<uint32_t> row_masks;
+    std::vector<uint32_t> block_masks;
 };
 
 struct BackwardInputs {
@@ -40,45 +40,46 @@ void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk,
     if (a.tile_offsets[tile + 1] == start) return;
     const TileBox box = tile_box(a.grid, tile);
 
-    // Per-pixel state of the tile, one 16-lane row per tile row.
-    alignas(64) float T[kTile][kLanes], G[kTile][kLanes], vc[NC][kTile][kLanes];
-    alignas(64) float vd[kTile][kLanes], tva[kTile][kLanes];
-    alignas(64) int32_t last[kTile][kLanes];
-    int32_t row_last[kTile];
+    // Per-pixel state of the tile in block layout (blend.h): [block][lane].
+    alignas(64) float T[kBlocks][kLanes], G[kBlocks][kLanes], vc[NC][kBlocks][kLanes];
+    alignas(64) float vd[kBlocks][kLanes], tva[kBlocks][kLanes];
+    alignas(64) int32_t last[kBlocks][kLanes];
+    int32_t block_last[kBlocks];
     int32_t k_max = -1;
     float bg[kMaxChunk] = {0.f, 0.f, 0.f, 0.f};
     if (a.background)
         for (int c = 0; c < NC; ++c) bg[c] = a.background[c0 + c];
-    for (int r = 0; r < kTile; ++r) {
-        row_last[r] = -1;
-        for (int i = 0; i < kLanes; ++i) {
-            T[r][i] = 1.f;
-            G[r][i] = vd[r][i] = tva[r][i] = 0.f;
-            for (int c = 0; c < NC; ++c) vc[c][r][i] = 0.f;
-            last[r][i] = -1;
-            if (r >= box.rows || i >= box.cols) continue;
-            const int64_t pix = (int64_t)(box.y0 + r) * a.grid.width + box.x0 + i;
+    for (int b = 0; b < kBlocks; ++b) {
+        block_last[b] = -1;
+        for (int l = 0; l < kLanes; ++l) {
+            T[b][l] = 1.f;
+            G[b][l] = vd[b][l] = tva[b][l] = 0.f;
+            for (int c = 0; c < NC; ++c) vc[c][b][l] = 0.f;
+            last[b][l] = -1;
+            const int r = block_row(b, l), col = block_col(b, l);
+            if (r >= box.rows || col >= box.cols) continue;
+            const int64_t pix = (int64_t)(box.y0 + r) * a.grid.width + box.x0 + col;
             const float Tf = in.final_T[pix];
-            T[r][i] = Tf;
-            last[r][i] = in.last[pix];
+            T[b][l] = Tf;
+            last[b][l] = in.last[pix];
             float g = 0.f;
             for (int c = 0; c < NC; ++c) {
-                vc[c][r][i] = in.v_image[pix * a.channels + c0 + c];
-                g += bg[c] * vc[c][r][i];
+                vc[c][b][l] = in.v_image[pix * a.channels + c0 + c];
+                g += bg[c] * vc[c][b][l];
             }
-            G[r][i] = g;
+            G[b][l] = g;
             if (first_chunk) {
-                vd[r][i] = in.v_depth ? in.v_depth[pix] : 0.f;
-                tva[r][i] = in.v_alpha ? Tf * in.v_alpha[pix] : 0.f;
+                vd[b][l] = in.v_depth ? in.v_depth[pix] : 0.f;
+                tva[b][l] = in.v_alpha ? Tf * in.v_alpha[pix] : 0.f;
             }
-            row_last[r] = std::max(row_last[r], last[r][i]);
+            block_last[b] = std::max(block_last[b], last[b][l]);
         }
-        k_max = std::max(k_max, row_last[r]);
+        k_max = std::max(k_max, block_last[b]);
     }
     if (k_max < 0) return;
-    gather_tile(a, tile, box, c0, NC, s.params, s.row_masks);
+    gather_tile(a, tile, box, c0, NC, s.params, s.block_masks);
 
-    const vfloat px = splat((float)box.x0 + 0.5f) + lane_index();
+    const BlockLanes lanes(box);
     const int stride = kIsectGeomGrads + a.channels;
     for (int32_t k = k_max; k >= 0; --k) {
         const TileGaussian& p = s.params[(size_t)k];
@@ -86,42 +87,41 @@ void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk,
         vfloat s_logo = splat(0.f), s_z = splat(0.f), s_col[NC];
         for (int c = 0; c < NC; ++c) s_col[c] = splat(0.f);
         bool touched = false;
-        for (uint32_t m = s.row_masks[(size_t)k]; m; m &= m - 1) {
-            const int r = __builtin_ctz(m);
-            if (row_last[r] < k) continue;
-            const float py = (float)(box.y0 + r) + 0.5f;
-            vfloat dx;
-            float dy;
-            const vfloat raw = row_raw_alpha(p, px, py, &dx, &dy);
+        for (uint32_t m = s.block_masks[(size_t)k]; m; m &= m - 1) {
+            const int b = __builtin_ctz(m);
+            if (block_last[b] < k) continue;
+            vfloat dx, dy;
+            const vfloat raw = block_raw_alpha(p, lanes.px[b & 1], lanes.py[b >> 1], &dx, &dy);
             const vfloat alpha = vmin(raw, splat(kAlphaMax));
-            const vmask used = ge(alpha, splat(kAlphaMin)) & le_i(splati(k), load_i(last[r]));
+            const vmask used = ge(alpha, splat(kAlphaMin)) & le_i(splati(k), load_i(last[b]));
             if (!bits(used)) continue;
             touched = true;
-            const vfloat T_after = load(T[r]);
-            const vfloat G_after = load(G[r]);
+            const vfloat T_after = load(T[b]);
+            const vfloat G_after = load(G[b]);
             const vfloat inv_one_minus = reciprocal(splat(1.f) - alpha);
             const vfloat T_here = T_after * inv_one_minus;
             const vfloat w = select(used, alpha * T_here, splat(0.f));
-            vfloat cv = splat(p.z) * load(vd[r]);
+            const vfloat v_depth = load(vd[b]);
+            vfloat cv = splat(p.z) * v_depth;
             for (int c = 0; c < NC; ++c) {
-                const vfloat v = load(vc[c][r]);
+                const vfloat v = load(vc[c][b]);
                 cv += splat(p.color[c]) * v;
                 s_col[c] += w * v;
             }
-            s_z += w * load(vd[r]);
-            const vfloat v_alpha = T_here * (cv - G_after) + load(tva[r]) * inv_one_minus;
+            s_z += w * v_depth;
+            const vfloat v_alpha = T_here * (cv - G_after) + load(tva[b]) * inv_one_minus;
             // Clamped alphas carry no gradient to the Gaussian's shape or opacity.
             const vfloat a_v = select(used & lt(raw, splat(kAlphaMax)), alpha * v_alpha, splat(0.f));
             s_logo += a_v;
             // d sigma = -(alpha v_alpha); the sums below are its moments over dx, dy.
-            const vfloat dyv = splat(dy);
-            s_dx += a_v * dx;
-            s_dx2 += a_v * dx * dx;
-            s_dxdy += a_v * dx * dyv;
-            s_dy += a_v * dyv;
-            s_dy2 += a_v * dyv * dyv;
-            store(T[r], select(used, T_here, T_after));
-            store(G[r], select(used, alpha * cv + (splat(1.f) - alpha) * G_after, G_after));
+            const vfloat a_dx = a_v * dx, a_dy = a_v * dy;
+            s_dx += a_dx;
+            s_dy += a_dy;
+            s_dx2 += a_dx * dx;
+            s_dxdy += a_dx * dy;
+            s_dy2 += a_dy * dy;
+            store(T[b], select(used, T_here, T_after));
+            store(G[b], select(used, alpha * cv + (splat(1.f) - alpha) * G_after, G_after));
         }
         if (!touched) continue;
         // v_sigma = -alpha v_alpha, and sigma = 0.5 a dx^2 + b dx dy + 0.5 c dy^2, dx = px - mx.

@@ -101,6 +101,8 @@ inline float hsum(vfloat v) {
 #else
 struct vfloat {
     float v[kLanes];
+    float operator[](int i) const { return v[i]; }
+    float& operator[](int i) { return v[i]; }
 };
 struct vint {
     int32_t v[kLanes];
@@ -150,6 +152,17 @@ inline void store_i(int32_t* p, vint v) { memcpy(p, &v, sizeof v); }
 inline vfloat lane_index() { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = (float)i; return r; }
 inline float hsum(vfloat v) { float s = 0.f; for (int i = 0; i < kLanes; ++i) s += v.v[i]; return s; }
 #endif
+
+// sqrt(max(x, 0)): negative inputs (outside a footprint) give 0 rather than NaN.
+inline vfloat sqrt_nonneg(vfloat x) {
+#if defined(AVATAR_SIMD_AVX512)
+    return _mm512_sqrt_ps(_mm512_max_ps(x, _mm512_setzero_ps()));
+#else
+    vfloat r = vmax(x, splat(0.f));
+    for (int i = 0; i < kLanes; ++i) r[i] = sqrtf(r[i]);
+    return r;
+#endif
+}
 
 // 1 / x to within an ulp or two: a 14-bit estimate refined by one Newton step on AVX-512,
 // where a full-width division would hold the divider for 16 cycles per vector.
