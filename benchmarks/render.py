@@ -9,7 +9,7 @@
   deformation of 40k Gaussians (the per-frame work around the deformation MLP);
 - speedup_vs_reference: each op's time with its torch reference divided by its kernel time,
   measured in the same run;
-- blend_evaluations_per_frame_40k: Gaussian-pixel evaluations the forward blend performs;
+- blend_evaluations_per_frame_40k: Gaussian-pixel (lane) evaluations the forward blend performs;
 - load_average: the machine's 1-minute load before and after, to judge the figures.
 
 Medians of --repeats runs after a warm-up. Targets on 2 cores, 40k Gaussians: forward <= 20 ms,
@@ -106,29 +106,37 @@ def raster_fns(scene, backend: str):
 
 
 def blend_evaluations(scene) -> int:
-    """Gaussian-pixel evaluations of the forward blend: the rows each Gaussian reaches in each tile,
-    16 pixels per row, up to the point where the row saturates."""
+    """Gaussian-pixel evaluations of the forward blend: 16 per (Gaussian, 2x8-pixel block) pair the
+    kernel evaluates, i.e. every block the Gaussian's ellipse reaches in each of its tiles, up to
+    the Gaussian that saturates the block (mirrors ellipse_block_mask in cuda_ext/csrc/bounds.h)."""
     ext = _extension.load()
     means, quats, log_scales, logits, colors, viewmat, K = scene
     m2, conics, depths, opac, radii = ext.project_fwd(means, quats, log_scales, logits, viewmat, K, WIDTH, HEIGHT,
                                                       0.01, 1e10, 0.3)
-    *_, last, _, _, tile_offsets, tile_gauss, _ = ext.blend_fwd(m2, conics, opac, depths, colors, radii, None,
-                                                                 WIDTH, HEIGHT)
+    _, _, _, _, last, sorted_ids, _, tile_offsets, tile_entries, _ = ext.blend_fwd(m2, conics, opac, depths, colors,
+                                                                                   radii, None, WIDTH, HEIGHT)
     tiles_x = WIDTH // 16
     counts = (tile_offsets[1:] - tile_offsets[:-1]).long()
     tile = torch.repeat_interleave(torch.arange(counts.numel()), counts)
-    g = tile_gauss.long()
+    g = sorted_ids.long()[tile_entries.long()]
     x0, y0 = (tile % tiles_x) * 16.0, (tile // tiles_x) * 16.0
-    mx, my = m2[g, 0], m2[g, 1]
-    ha, b, hc = 0.5 * conics[g, 0], conics[g, 1], 0.5 * conics[g, 2]
-    cutoff = torch.log(255 * opac[g]) + 1e-3
-    dy = (y0[:, None] + torch.arange(16.0) + 0.5) - my[:, None]
-    lo, hi = (x0 + 0.5 - mx)[:, None], (x0 + 15.5 - mx)[:, None]
-    u = torch.minimum(torch.maximum(-b[:, None] * dy / (2 * ha[:, None]), lo), hi)
-    reaches = u * (ha[:, None] * u + b[:, None] * dy) + hc[:, None] * dy * dy <= cutoff[:, None]
-    last_rows = last.reshape(HEIGHT // 16, 16, tiles_x, 16).permute(0, 2, 1, 3).reshape(-1, 16, 16).amax(-1)
+    mx, my = m2[g, 0:1].double(), m2[g, 1:2].double()
+    a, b, c = conics[g, 0:1].double(), conics[g, 1:2].double(), conics[g, 2:3].double()
+    cutoff = torch.log(255 * opac[g].double())[:, None] + 1e-3
+    dy = (y0[:, None] + torch.arange(16.0) + 0.5).double() - my
+    disc = 2 * a * cutoff - (a * c - b * b) * dy * dy
+    root = disc.clamp(min=0).sqrt()
+    lo, hi = mx - b * dy / a - root / a, mx - b * dy / a + root / a
+    halves = []
+    for h in range(2):
+        first, last_col = x0[:, None] + 8 * h + 0.5, x0[:, None] + 8 * h + 7.5
+        rows = (disc >= 0) & (hi >= first) & (lo <= last_col)  # [M, 16 rows]
+        halves.append(rows.reshape(-1, 8, 2).any(-1))  # [M, 8 row pairs]
+    reaches = torch.stack(halves, -1).reshape(-1, 16)  # block b = 2 * pair + half
+    # Last Gaussian blended into each block, per tile: [tiles, 16 blocks].
+    lt = last.reshape(HEIGHT // 16, 8, 2, tiles_x, 2, 8).permute(0, 3, 1, 4, 2, 5).reshape(-1, 16, 16).amax(-1)
     position = torch.arange(g.numel()) - tile_offsets[tile].long()
-    evaluated = reaches & (position[:, None] <= last_rows[tile] + 1)
+    evaluated = reaches & (position[:, None] <= lt[tile] + 1)
     return int(evaluated.sum()) * 16
 
 

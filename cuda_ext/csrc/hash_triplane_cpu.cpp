@@ -15,13 +15,13 @@
 #include "cpu_ops.h"
 #include "simd.h"
 
+// Templates instantiated on __m512 make GCC note that the type's alignment attribute is not part
+// of the template argument; nothing here depends on it.
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
 namespace avatar {
 
 #if defined(AVATAR_SIMD_AVX512)
-// GCC notes that __m512's alignment attribute is dropped from the template argument; the
-// specialisation only names the type, so that is harmless.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wignored-attributes"
 template <>
 struct HashLanes<simd::vfloat> {
     typedef __m512i Index;
@@ -45,7 +45,6 @@ struct HashLanes<simd::vfloat> {
         return _mm512_i32gather_ps(at, table, 4);
     }
 };
-#pragma GCC diagnostic pop
 #endif
 
 namespace cpu {

@@ -17,42 +17,91 @@ struct Camera {
     float near_plane, far_plane, eps2d;
 };
 
-// Alpha below 1/255 is never blended, so a Gaussian reaches at most the ellipse
-// sigma <= ln(255 * opacity) (sigma being half the Mahalanobis distance squared).
-AVATAR_HD float opacity_cutoff(float opacity) { return logf(255.f * opacity); }
+// The forward math is written once over a "lane" type: float (one Gaussian: the scalar loop and
+// the backward pass, which recomputes these intermediates) or a 16-lane vector (sixteen
+// Gaussians: the CPU's AVX-512 loop, whose specialisation is in raster_project.cpp).
+// ProjLanes<Real> spells what differs between the two; Mask is bool for float.
+template <class Real>
+struct ProjLanes;
 
-struct ProjectionIntermediates {
-    float pc[3];      // mean in camera space
-    float qn[4];      // normalised quaternion
-    float q_inv_norm;
-    float s[3];       // scales
-    Mat3 Rq;          // rotation of the Gaussian
-    Mat3 cov_world;   // 3D covariance in world space
-    Mat3 cov_cam;     // 3D covariance in camera space
-    float tx, ty;     // camera-space x, y clamped to the widened frustum (for the Jacobian only)
-    bool clamp_x, clamp_y;
-    float cov2d[3];   // dilated 2D covariance (xx, xy, yy)
-    float det;
+template <>
+struct ProjLanes<float> {
+    typedef bool Mask;
+    static AVATAR_HD float constant(float x) { return x; }
+    static AVATAR_HD float sqrt(float x) { return sqrtf(x); }
+    static AVATAR_HD float exp(float x) { return expf(x); }
+    static AVATAR_HD float log(float x) { return logf(x); }
+    static AVATAR_HD float ceil(float x) { return ceilf(x); }
+    static AVATAR_HD float min(float a, float b) { return min_f(a, b); }
+    static AVATAR_HD float max(float a, float b) { return max_f(a, b); }
+    static AVATAR_HD Mask lt(float a, float b) { return a < b; }
+    static AVATAR_HD Mask gt(float a, float b) { return a > b; }
+    static AVATAR_HD Mask both(Mask a, Mask b) { return a && b; }
+    static AVATAR_HD Mask either(Mask a, Mask b) { return a || b; }
+    static AVATAR_HD float select(Mask m, float a, float b) { return m ? a : b; }
 };
 
-AVATAR_HD float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
+template <class Real>
+struct ProjectionIntermediates {
+    typedef typename ProjLanes<Real>::Mask Mask;
+    Real pc[3];          // mean in camera space
+    Real qn[4];          // normalised quaternion
+    Real q_inv_norm;
+    Real s[3];           // scales
+    Real Rq[9];          // rotation of the Gaussian (row-major)
+    Real cov_world[9];   // 3D covariance in world space
+    Real cov_cam[9];     // 3D covariance in camera space
+    Real tx, ty;         // camera-space x, y clamped to the widened frustum (for the Jacobian only)
+    Mask clamp_x, clamp_y;
+    Real cov2d[3];       // dilated 2D covariance (xx, xy, yy)
+    Real det;
+};
 
-// Fills `it`; returns false when the Gaussian is culled by the near or far plane.
-AVATAR_HD bool project_intermediates(const float* mean, const float* quat, const float* log_scale,
-                                     const Camera& cam, ProjectionIntermediates& it) {
-    mat3_vec(cam.R, mean, it.pc);
-    for (int i = 0; i < 3; ++i) it.pc[i] += cam.t[i];
-    const float z = it.pc[2];
-    if (!(z > cam.near_plane && z < cam.far_plane)) return false;
-
-    it.q_inv_norm = quat_normalize(quat, it.qn);
-    it.Rq = quat_to_rotmat(it.qn[0], it.qn[1], it.qn[2], it.qn[3]);
-    for (int i = 0; i < 3; ++i) it.s[i] = expf(log_scale[i]);
-    Mat3 M;  // Rq * diag(s)
+// Fills `it`; the mask is false where the Gaussian is culled by the near or far plane or its
+// 2D covariance is degenerate (those lanes hold garbage, never used).
+template <class Real>
+AVATAR_HD typename ProjLanes<Real>::Mask project_intermediates(const Real* mean, const Real* quat,
+                                                               const Real* log_scale, const Camera& cam,
+                                                               ProjectionIntermediates<Real>& it) {
+    typedef ProjLanes<Real> Ln;
+    const float* V = cam.R.m;
     for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) M.m[i * 3 + j] = it.Rq.m[i * 3 + j] * it.s[j];
-    it.cov_world = mat3_mul(M, mat3_transpose(M));
-    it.cov_cam = mat3_mul(mat3_mul(cam.R, it.cov_world), mat3_transpose(cam.R));
+        it.pc[i] = Ln::constant(V[i * 3]) * mean[0] + Ln::constant(V[i * 3 + 1]) * mean[1] +
+                   Ln::constant(V[i * 3 + 2]) * mean[2] + Ln::constant(cam.t[i]);
+    const Real z = it.pc[2];
+    const typename Ln::Mask in_depth = Ln::both(Ln::gt(z, Ln::constant(cam.near_plane)),
+                                                Ln::lt(z, Ln::constant(cam.far_plane)));
+
+    const Real norm2 = quat[0] * quat[0] + quat[1] * quat[1] + quat[2] * quat[2] + quat[3] * quat[3];
+    it.q_inv_norm = Ln::constant(1.f) / Ln::max(Ln::sqrt(norm2), Ln::constant(1e-12f));
+    for (int i = 0; i < 4; ++i) it.qn[i] = quat[i] * it.q_inv_norm;
+    const Real w = it.qn[0], x = it.qn[1], y = it.qn[2], qz = it.qn[3];
+    const Real one = Ln::constant(1.f), two = Ln::constant(2.f);
+    it.Rq[0] = one - two * (y * y + qz * qz);
+    it.Rq[1] = two * (x * y - w * qz);
+    it.Rq[2] = two * (x * qz + w * y);
+    it.Rq[3] = two * (x * y + w * qz);
+    it.Rq[4] = one - two * (x * x + qz * qz);
+    it.Rq[5] = two * (y * qz - w * x);
+    it.Rq[6] = two * (x * qz - w * y);
+    it.Rq[7] = two * (y * qz + w * x);
+    it.Rq[8] = one - two * (x * x + y * y);
+    for (int i = 0; i < 3; ++i) it.s[i] = Ln::exp(log_scale[i]);
+    Real M[9];  // Rq diag(s)
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) M[i * 3 + j] = it.Rq[i * 3 + j] * it.s[j];
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+            it.cov_world[i * 3 + j] = M[i * 3] * M[j * 3] + M[i * 3 + 1] * M[j * 3 + 1] + M[i * 3 + 2] * M[j * 3 + 2];
+    Real VW[9];  // Rv cov_world
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+            VW[i * 3 + j] = Ln::constant(V[i * 3]) * it.cov_world[j] + Ln::constant(V[i * 3 + 1]) * it.cov_world[3 + j] +
+                            Ln::constant(V[i * 3 + 2]) * it.cov_world[6 + j];
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+            it.cov_cam[i * 3 + j] = VW[i * 3] * Ln::constant(V[j * 3]) + VW[i * 3 + 1] * Ln::constant(V[j * 3 + 1]) +
+                                    VW[i * 3 + 2] * Ln::constant(V[j * 3 + 2]);
 
     // The Jacobian is evaluated at a point clamped to 1.3x the field of view: far off-screen
     // Gaussians would otherwise get absurd footprints from the perspective divide.
@@ -60,59 +109,95 @@ AVATAR_HD bool project_intermediates(const float* mean, const float* quat, const
     const float lim_x_neg = cam.cx / cam.fx + 0.3f * (0.5f * cam.width / cam.fx);
     const float lim_y_pos = (cam.height - cam.cy) / cam.fy + 0.3f * (0.5f * cam.height / cam.fy);
     const float lim_y_neg = cam.cy / cam.fy + 0.3f * (0.5f * cam.height / cam.fy);
-    const float ux = it.pc[0] / z, uy = it.pc[1] / z;
-    it.clamp_x = ux < -lim_x_neg || ux > lim_x_pos;
-    it.clamp_y = uy < -lim_y_neg || uy > lim_y_pos;
-    it.tx = z * min_f(max_f(ux, -lim_x_neg), lim_x_pos);
-    it.ty = z * min_f(max_f(uy, -lim_y_neg), lim_y_pos);
+    const Real inv_z = one / z;
+    const Real ux = it.pc[0] * inv_z, uy = it.pc[1] * inv_z;
+    it.clamp_x = Ln::either(Ln::lt(ux, Ln::constant(-lim_x_neg)), Ln::gt(ux, Ln::constant(lim_x_pos)));
+    it.clamp_y = Ln::either(Ln::lt(uy, Ln::constant(-lim_y_neg)), Ln::gt(uy, Ln::constant(lim_y_pos)));
+    it.tx = z * Ln::min(Ln::max(ux, Ln::constant(-lim_x_neg)), Ln::constant(lim_x_pos));
+    it.ty = z * Ln::min(Ln::max(uy, Ln::constant(-lim_y_neg)), Ln::constant(lim_y_pos));
 
-    const float j00 = cam.fx / z, j02 = -cam.fx * it.tx / (z * z);
-    const float j11 = cam.fy / z, j12 = -cam.fy * it.ty / (z * z);
-    const float* C = it.cov_cam.m;
+    const Real fx = Ln::constant(cam.fx), fy = Ln::constant(cam.fy);
+    const Real j00 = fx * inv_z, j02 = Ln::constant(0.f) - fx * it.tx * inv_z * inv_z;
+    const Real j11 = fy * inv_z, j12 = Ln::constant(0.f) - fy * it.ty * inv_z * inv_z;
+    const Real* C = it.cov_cam;
     // J C J^T with J = [[j00, 0, j02], [0, j11, j12]]
-    const float a0 = j00 * C[0] + j02 * C[6], a1 = j00 * C[1] + j02 * C[7], a2 = j00 * C[2] + j02 * C[8];
-    const float b1 = j11 * C[4] + j12 * C[7], b2 = j11 * C[5] + j12 * C[8];
-    it.cov2d[0] = a0 * j00 + a2 * j02 + cam.eps2d;
+    const Real a0 = j00 * C[0] + j02 * C[6], a1 = j00 * C[1] + j02 * C[7], a2 = j00 * C[2] + j02 * C[8];
+    const Real b1 = j11 * C[4] + j12 * C[7], b2 = j11 * C[5] + j12 * C[8];
+    const Real eps = Ln::constant(cam.eps2d);
+    it.cov2d[0] = a0 * j00 + a2 * j02 + eps;
     it.cov2d[1] = a1 * j11 + a2 * j12;
-    it.cov2d[2] = b1 * j11 + b2 * j12 + cam.eps2d;
+    it.cov2d[2] = b1 * j11 + b2 * j12 + eps;
     it.det = it.cov2d[0] * it.cov2d[2] - it.cov2d[1] * it.cov2d[1];
-    return it.det > 0.f;
+    return Ln::both(in_depth, Ln::gt(it.det, Ln::constant(0.f)));
 }
 
-// Projects one Gaussian. Returns false (and writes radius 0) when it cannot be seen: behind the
-// near plane, beyond the far plane, too transparent to ever reach alpha 1/255, or off screen.
+// Projected 2D Gaussians, one or sixteen at a time. radius is (x, y) in pixels, as floats here
+// (whole numbers); visible is false where the Gaussian cannot be seen: behind the near plane,
+// beyond the far plane, too transparent to ever reach alpha 1/255, or off screen. Invisible
+// lanes hold zeros.
+template <class Real>
+struct Projected {
+    Real mean2d[2], conic[3], depth, opacity, radius[2];
+    typename ProjLanes<Real>::Mask visible;
+};
+
+template <class Real>
+AVATAR_HD Projected<Real> project_lanes(const Real* mean, const Real* quat, const Real* log_scale, Real opacity_logit,
+                                        const Camera& cam) {
+    typedef ProjLanes<Real> Ln;
+    ProjectionIntermediates<Real> it;
+    const typename Ln::Mask ok = project_intermediates(mean, quat, log_scale, cam, it);
+    const Real one = Ln::constant(1.f), zero = Ln::constant(0.f);
+    const Real o = one / (one + Ln::exp(zero - opacity_logit));
+    // Alpha below 1/255 is never blended, so a Gaussian reaches at most the ellipse
+    // sigma <= ln(255 opacity) (sigma being half the Mahalanobis distance squared).
+    const Real cutoff = Ln::log(Ln::constant(255.f) * o);
+    const Real z = it.pc[2];
+    const Real inv_z = one / z;
+    const Real mx = Ln::constant(cam.fx) * it.pc[0] * inv_z + Ln::constant(cam.cx);
+    const Real my = Ln::constant(cam.fy) * it.pc[1] * inv_z + Ln::constant(cam.cy);
+    const Real two_cut = Ln::constant(2.f) * Ln::max(cutoff, zero);
+    const Real ex = Ln::sqrt(two_cut * Ln::max(it.cov2d[0], zero));
+    const Real ey = Ln::sqrt(two_cut * Ln::max(it.cov2d[2], zero));
+    const typename Ln::Mask on_screen =
+        Ln::both(Ln::both(Ln::gt(mx + ex, zero), Ln::lt(mx - ex, Ln::constant((float)cam.width))),
+                 Ln::both(Ln::gt(my + ey, zero), Ln::lt(my - ey, Ln::constant((float)cam.height))));
+    Projected<Real> out;
+    out.visible = Ln::both(Ln::both(ok, Ln::gt(cutoff, zero)), on_screen);
+    const Real inv_det = one / it.det;
+    out.mean2d[0] = Ln::select(out.visible, mx, zero);
+    out.mean2d[1] = Ln::select(out.visible, my, zero);
+    out.conic[0] = Ln::select(out.visible, it.cov2d[2] * inv_det, zero);
+    out.conic[1] = Ln::select(out.visible, zero - it.cov2d[1] * inv_det, zero);
+    out.conic[2] = Ln::select(out.visible, it.cov2d[0] * inv_det, zero);
+    out.depth = Ln::select(out.visible, z, zero);
+    out.opacity = Ln::select(out.visible, o, zero);
+    out.radius[0] = Ln::select(out.visible, Ln::ceil(ex), zero);
+    out.radius[1] = Ln::select(out.visible, Ln::ceil(ey), zero);
+    return out;
+}
+
+// Projects one Gaussian; returns whether it is visible.
 AVATAR_HD bool project_gaussian_fwd(const float* mean, const float* quat, const float* log_scale,
                                     float opacity_logit, const Camera& cam, float* mean2d, float* conic,
                                     float* depth, float* opacity, int32_t* radius) {
-    ProjectionIntermediates it;
-    radius[0] = radius[1] = 0;
-    mean2d[0] = mean2d[1] = 0.f;
-    conic[0] = conic[1] = conic[2] = 0.f;
-    *depth = 0.f;
-    *opacity = 0.f;
-    if (!project_intermediates(mean, quat, log_scale, cam, it)) return false;
-    const float o = sigmoidf(opacity_logit);
-    const float cutoff = opacity_cutoff(o);
-    if (!(cutoff > 0.f)) return false;
+    const Projected<float> p = project_lanes<float>(mean, quat, log_scale, opacity_logit, cam);
+    mean2d[0] = p.mean2d[0];
+    mean2d[1] = p.mean2d[1];
+    for (int k = 0; k < 3; ++k) conic[k] = p.conic[k];
+    *depth = p.depth;
+    *opacity = p.opacity;
+    radius[0] = (int32_t)p.radius[0];
+    radius[1] = (int32_t)p.radius[1];
+    return p.visible;
+}
 
-    const float z = it.pc[2];
-    const float mx = cam.fx * it.pc[0] / z + cam.cx;
-    const float my = cam.fy * it.pc[1] / z + cam.cy;
-    const float ex = sqrtf(2.f * cutoff * it.cov2d[0]);
-    const float ey = sqrtf(2.f * cutoff * it.cov2d[2]);
-    if (mx + ex <= 0.f || mx - ex >= cam.width || my + ey <= 0.f || my - ey >= cam.height) return false;
+AVATAR_HD float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
 
-    mean2d[0] = mx;
-    mean2d[1] = my;
-    const float inv_det = 1.f / it.det;
-    conic[0] = it.cov2d[2] * inv_det;
-    conic[1] = -it.cov2d[1] * inv_det;
-    conic[2] = it.cov2d[0] * inv_det;
-    *depth = z;
-    *opacity = o;
-    radius[0] = (int32_t)ceilf(ex);
-    radius[1] = (int32_t)ceilf(ey);
-    return true;
+AVATAR_HD Mat3 as_mat3(const float* m) {
+    Mat3 r;
+    for (int k = 0; k < 9; ++k) r.m[k] = m[k];
+    return r;
 }
 
 // Gradient of project_gaussian_fwd for a visible Gaussian. v_R (row-major 3x3) and v_t are this
@@ -123,8 +208,8 @@ AVATAR_HD void project_gaussian_bwd(const float* mean, const float* quat, const 
                                     const float* v_conic, float v_depth, float v_opacity, float* v_mean,
                                     float* v_quat, float* v_log_scale, float* v_opacity_logit, float* v_R,
                                     float* v_t, float* v_K) {
-    ProjectionIntermediates it;
-    project_intermediates(mean, quat, log_scale, cam, it);
+    ProjectionIntermediates<float> it;
+    project_intermediates<float>(mean, quat, log_scale, cam, it);
     const float z = it.pc[2];
     const float o = sigmoidf(opacity_logit);
     *v_opacity_logit = v_opacity * o * (1.f - o);
@@ -158,7 +243,7 @@ AVATAR_HD void project_gaussian_bwd(const float* mean, const float* quat, const 
         for (int k = 0; k < 3; ++k) {
             float acc = 0.f;
             for (int b = 0; b < 2; ++b)
-                for (int j = 0; j < 3; ++j) acc += G[a * 2 + b] * J[b * 3 + j] * it.cov_cam.m[j * 3 + k];
+                for (int j = 0; j < 3; ++j) acc += G[a * 2 + b] * J[b * 3 + j] * it.cov_cam[j * 3 + k];
             vJ[a * 3 + k] = 2.f * acc;
         }
 
@@ -194,7 +279,7 @@ AVATAR_HD void project_gaussian_bwd(const float* mean, const float* quat, const 
     // cov_cam = Rv cov_world Rv^T and pc = Rv mean + t
     const Mat3& Rv = cam.R;
     const Mat3 vW = mat3_mul(mat3_mul(mat3_transpose(Rv), vC), Rv);
-    const Mat3 RvW = mat3_mul(Rv, it.cov_world);
+    const Mat3 RvW = mat3_mul(Rv, as_mat3(it.cov_world));
     for (int i = 0; i < 3; ++i)
         for (int j = 0; j < 3; ++j) {
             float acc = 0.f;
@@ -207,7 +292,7 @@ AVATAR_HD void project_gaussian_bwd(const float* mean, const float* quat, const 
     // cov_world = M M^T, M = Rq diag(s): v_M = 2 vW M.
     Mat3 M;
     for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) M.m[i * 3 + j] = it.Rq.m[i * 3 + j] * it.s[j];
+        for (int j = 0; j < 3; ++j) M.m[i * 3 + j] = it.Rq[i * 3 + j] * it.s[j];
     const Mat3 vM = mat3_mul(vW, M);
     Mat3 vRq;
     float v_s[3] = {0.f, 0.f, 0.f};
@@ -215,7 +300,7 @@ AVATAR_HD void project_gaussian_bwd(const float* mean, const float* quat, const 
         for (int j = 0; j < 3; ++j) {
             const float g = 2.f * vM.m[i * 3 + j];
             vRq.m[i * 3 + j] = g * it.s[j];
-            v_s[j] += g * it.Rq.m[i * 3 + j];
+            v_s[j] += g * it.Rq[i * 3 + j];
         }
     for (int j = 0; j < 3; ++j) v_log_scale[j] = v_s[j] * it.s[j];
     float v_qn[4];
