@@ -116,7 +116,7 @@ void pack_gaussians(int64_t s_count, const int32_t* sorted_ids, const float* mea
         p.opacity = opacities[g];
         p.log_o = logf(p.opacity);
         p.z = depths[g];
-        for (int k = 0; k < 5; ++k) p.pad[k] = 0.f;
+        for (int c = 0; c < 4; ++c) p.color[c] = c < channels ? colors[(int64_t)g * channels + c] : 0.f;
         for (int c = 0; c < channels; ++c) colors_sorted[s * channels + c] = colors[(int64_t)g * channels + c];
     }
 }

@@ -37,13 +37,13 @@ struct TileGrid {
 TileGrid make_tile_grid(int width, int height);
 
 // One visible Gaussian as binning and blending read it: everything in one cache line, stored in
-// depth order, so the tiles' scattered reads touch one line per Gaussian instead of five arrays.
+// depth order, so the tiles' scattered reads touch one line per Gaussian instead of six arrays.
 struct alignas(64) PackedGaussian {
     ScreenEllipse e;   // centre, conic, cutoff
     float log_o;       // ln(opacity): alpha = exp(ln(opacity) - sigma)
     float z;           // depth
     float opacity;
-    float pad[5];
+    float color[4];    // the first four colour channels (the rest stay in colors_sorted)
 };
 
 // Writes the ids of visible Gaussians (radius > 0) nearest first, ties by id; returns how many.
