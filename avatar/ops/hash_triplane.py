@@ -104,7 +104,9 @@ def hash_triplane_encode(
     """Encodes points: features [N, 3 * L * F], plane-major (xy, yz, xz), then level, then feature.
 
     Points outside the box are clamped onto it (and get no position gradient there). Gradients
-    flow to `tables` and to `points`.
+    flow to `tables` and to `points`. On the CPU kernels the result is a transposed view of a
+    feature-major buffer (each table's lookups are written contiguously); linear layers consume
+    it without a copy, and `.contiguous()` gives a row-major copy when one is needed.
     """
     check_shape(OP, "points", points, (None, 3))
     check_shape(OP, "tables", tables, (3, None, None, None))
