@@ -16,6 +16,9 @@ from avatar.model.fields import ExpressionField, TorsoField, pose_features
 from avatar.model.gaussians import GaussianSet
 from avatar.ops import deform_gaussians, rasterize_gaussians
 
+DEFORM_MIN_Z = -3.0  # centimetres, head frame: in front of the ears
+DEFORM_MAX_Y = 9.0  # below the top of the head
+
 
 @dataclass
 class Posed:
@@ -61,16 +64,36 @@ class GaussianAvatar(nn.Module):
         relative = head_pose[:3, :3] @ self.rest_pose[:3, :3].T
         return pose_features(_matrix_to_rotvec(relative), head_pose[:3, 3] - self.rest_pose[:3, 3])
 
+    def deformable(self) -> Tensor:
+        """[M] indices of the head Gaussians the expression field moves: the face and the front of the head.
+
+        The back and top of the head do not change with expression; leaving them out halves the field's cost.
+        """
+        means = self.head.means.detach()
+        return torch.nonzero((means[:, 2] > DEFORM_MIN_Z) & (means[:, 1] < DEFORM_MAX_Y), as_tuple=True)[0]
+
+    def encode(self) -> tuple[Tensor, Tensor]:
+        """(indices, position part of the field's first layer) of the deformable head Gaussians."""
+        index = self.deformable()
+        return index, self.expression.encode(self.head.means[index])
+
     def posed(self, motion: Tensor, head_pose: Tensor, deform: bool = True, move_torso: bool = True,
-              encoded: Tensor | None = None) -> Posed:
-        """Camera-space Gaussians for one frame. `encoded` may hold `expression.encode(head.means)` computed
-        once (valid while the head means do not change, e.g. when rendering a trained avatar)."""
+              encoded: tuple[Tensor, Tensor] | None = None) -> Posed:
+        """Camera-space Gaussians for one frame. `encoded` may hold `encode()` computed once (valid while
+        the head means do not change, e.g. when rendering a trained avatar)."""
         head = self.head
         offsets = {}
         if deform:
-            if encoded is None:
-                encoded = self.expression.encode(head.means)
-            offsets = self.expression.offsets(encoded, motion)
+            index, features = encoded if encoded is not None else self.encode()
+            moved = self.expression.offsets(features, motion)
+            n = len(head)
+            identity = torch.tensor([1.0, 0.0, 0.0, 0.0]).expand(n, 4)
+            offsets = {
+                "d_means": moved["d_means"].new_zeros(n, 3).index_copy(0, index, moved["d_means"]),
+                "d_quats": identity.clone().index_copy(0, index, moved["d_quats"]),
+                "d_log_scales": moved["d_log_scales"].new_zeros(n, 3).index_copy(0, index, moved["d_log_scales"]),
+                "d_colors": moved["d_colors"].new_zeros(n, 3).index_copy(0, index, moved["d_colors"]),
+            }
         posed_head = deform_gaussians(head.means, head.quats, head.log_scales, offsets.get("d_means"), offsets.get("d_quats"),
                                       offsets.get("d_log_scales"), head_pose[:3, :3], head_pose[:3, 3])
         head_rgb = torch.sigmoid(head.colors + offsets["d_colors"]) if deform else torch.sigmoid(head.colors)

@@ -23,7 +23,7 @@ class FrameRenderer:
         self.width, self.height = width, height
         self.background = torch.zeros(3) if background is None else background.float()
         with torch.no_grad():
-            self.encoded = self.avatar.expression.encode(self.avatar.head.means)
+            self.encoded = self.avatar.encode()
 
     @torch.no_grad()
     def render(self, motion: Tensor, head_pose: Tensor, camera: tuple[float, float, float] | None = None) -> Tensor:

@@ -57,7 +57,7 @@ class AvatarFit:
         ]
         for group in groups:
             group["base_lr"] = group["lr"]
-        return torch.optim.Adam(groups, eps=1e-15)
+        return torch.optim.Adam(groups, eps=1e-15, fused=True)
 
     def stage_at(self, step: int) -> int:
         return int(min(np.searchsorted(self.stage_ends, step, side="right"), len(STAGES) - 1))
@@ -141,7 +141,7 @@ class AvatarFit:
         tensors.update({f"basis/{k}": torch.from_numpy(v) for k, v in self.data.basis.arrays().items()})
         tensors.update({f"densify/{k}/{part}": v for k, d in (("grad", self.densifier.grad), ("seen", self.densifier.seen))
                         for part, v in d.items()})
-        return tensors, {"stage": STAGES[self.stage_at(0)]}
+        return tensors, {}
 
     def load_state(self, tensors: dict[str, Tensor], state: dict) -> None:
         model = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}

@@ -5,6 +5,7 @@ knows that a task can take a step, report its stage, give images to log, and sav
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +31,38 @@ class Task(Protocol):
     def images(self) -> dict[str, np.ndarray]: ...
     def state(self) -> tuple[dict[str, torch.Tensor], dict]: ...
     def load_state(self, tensors: dict[str, torch.Tensor], state: dict) -> None: ...
+
+
+class _ProgressLines:
+    """Plain progress lines (step, rate, ETA, loss) about once a minute, to logs/train.log and, when no
+    progress bar can be drawn (stderr is not a terminal), to stderr."""
+
+    def __init__(self, log_dir: Path | None, total: int, start: int, to_stderr: bool, every_s: float = 60.0):
+        self.total, self.every_s, self.to_stderr = total, every_s, to_stderr
+        self.file = None
+        if log_dir is not None:
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            self.file = open(Path(log_dir) / "train.log", "a")
+        self.last_time, self.last_step = time.monotonic(), start
+
+    def update(self, step: int, stage: str, scalars: dict[str, float]) -> None:
+        now = time.monotonic()
+        if now - self.last_time < self.every_s and step < self.total:
+            return
+        rate = (now - self.last_time) / max(step - self.last_step, 1)
+        eta = rate * (self.total - step)
+        line = (f"{stage}: step {step}/{self.total} ({100 * step / self.total:.0f} %), {rate:.3f} s/step, "
+                f"ETA {int(eta // 60)}m{int(eta % 60):02d}s, loss {scalars.get('loss', 0):.4f}, psnr {scalars.get('psnr', 0):.2f}")
+        if self.file is not None:
+            self.file.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
+            self.file.flush()
+        if self.to_stderr:
+            print(f"avatar: {line}", file=sys.stderr, flush=True)
+        self.last_time, self.last_step = now, step
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
 
 
 class Trainer:
@@ -68,6 +101,7 @@ class Trainer:
             writer = SummaryWriter(str(self.log_dir))
         bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True, mininterval=1.0,
                    disable=None, smoothing=0.05)
+        report = _ProgressLines(self.log_dir, self.total_steps, self.step, to_stderr=bar.disable)
         last_save = time.monotonic()
         try:
             while self.step < self.total_steps:
@@ -81,6 +115,7 @@ class Trainer:
                 bar.set_description(f"{stage:>11s}", refresh=False)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items() if k in ("loss", "psnr", "gaussians")}, refresh=False)
                 bar.update(1)
+                report.update(self.step, stage, scalars)
                 if writer is not None and self.step % self.log_every == 0:
                     for key, value in scalars.items():
                         writer.add_scalar(f"train/{key}", value, self.step)
@@ -98,6 +133,7 @@ class Trainer:
             ) from None
         finally:
             bar.close()
+            report.close()
             if writer is not None:
                 writer.close()
         self.save()
