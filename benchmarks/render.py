@@ -114,7 +114,7 @@ def blend_evaluations(scene) -> int:
     m2, conics, depths, opac, radii = ext.project_fwd(means, quats, log_scales, logits, viewmat, K, WIDTH, HEIGHT,
                                                       0.01, 1e10, 0.3)
     _, _, _, _, last, sorted_ids, _, tile_offsets, tile_entries, _ = ext.blend_fwd(m2, conics, opac, depths, colors,
-                                                                                   radii, None, WIDTH, HEIGHT)
+                                                                                   radii, None, WIDTH, HEIGHT, True)
     tiles_x = WIDTH // 16
     counts = (tile_offsets[1:] - tile_offsets[:-1]).long()
     tile = torch.repeat_interleave(torch.arange(counts.numel()), counts)

@@ -75,12 +75,14 @@ class _BlendGaussians(torch.autograd.Function):
         ext = _extension.load()
         inputs = [_f32(t) for t in (means2d, conics, opacities, depths, colors)]
         bg = None if background is None else _f32(background)
-        image, alpha, depth, final_T, last, *bins = ext.blend_fwd(*inputs, radii.to(torch.int32).contiguous(), bg,
-                                                                  width, height)
-        ctx.save_for_backward(*inputs, final_T, last, *bins, *([] if bg is None else [bg]))
+        # Rendering without gradients skips the per-pixel state and tile lists kept for backward.
+        need_backward = any(ctx.needs_input_grad)
+        image, alpha, depth, *replay = ext.blend_fwd(*inputs, radii.to(torch.int32).contiguous(), bg, width, height,
+                                                     need_backward)
+        if need_backward:
+            ctx.save_for_backward(*inputs, *replay, *([] if bg is None else [bg]))
         ctx.has_background = bg is not None
         ctx.size = (width, height)
-        ctx.mark_non_differentiable(final_T)
         return image, alpha, depth
 
     @staticmethod

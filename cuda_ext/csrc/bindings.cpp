@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "buffer_pool.h"
 #include "cpu_ops.h"
 #include "raster_cpu.h"
 
@@ -114,17 +115,18 @@ void check_blend_inputs(const Tensor& means2d, const Tensor& conics, const Tenso
     }
 }
 
-// The depth-ordered, packed copy of the visible Gaussians that binning and blending read.
+// The depth-ordered, packed copy of the visible Gaussians that binning and blending read. Kept
+// per calling thread and reused, so its memory is not faulted in afresh every frame.
 struct Packed {
     std::vector<avatar::cpu::PackedGaussian> gaussians;
     std::vector<float> colors;
 };
 
-Packed pack(const Tensor& sorted_ids, const Tensor& means2d, const Tensor& conics, const Tensor& opacities,
-            const Tensor& depths, const Tensor& colors) {
+const Packed& pack(const Tensor& sorted_ids, const Tensor& means2d, const Tensor& conics, const Tensor& opacities,
+                   const Tensor& depths, const Tensor& colors) {
+    static thread_local Packed p;
     const int64_t s_count = sorted_ids.size(0);
     const int channels = (int)colors.size(1);
-    Packed p;
     p.gaussians.resize((size_t)s_count);
     p.colors.resize((size_t)s_count * channels);
     avatar::cpu::pack_gaussians(s_count, sorted_ids.data_ptr<int32_t>(), means2d.data_ptr<float>(),
@@ -148,10 +150,11 @@ avatar::cpu::BlendArgs blend_args(const Packed& p, const Tensor& colors, const c
     return a;
 }
 
-// Returns image, alpha, depth, final_T, last and the binning the backward pass replays:
-// sorted_ids, emit_offsets, tile_offsets, tile_entries, tile_emit.
+// Returns image, alpha, depth, and, when need_backward, what the backward pass replays: final_T,
+// last, sorted_ids, emit_offsets, tile_offsets, tile_entries, tile_emit (undefined otherwise).
 std::vector<Tensor> blend_fwd(Tensor means2d, Tensor conics, Tensor opacities, Tensor depths, Tensor colors,
-                              Tensor radii, c10::optional<Tensor> background, int64_t width, int64_t height) {
+                              Tensor radii, c10::optional<Tensor> background, int64_t width, int64_t height,
+                              bool need_backward) {
     check_blend_inputs(means2d, conics, opacities, depths, colors, background);
     check_cpu(radii, "radii", at::kInt);
     const int64_t n = means2d.size(0);
@@ -162,25 +165,30 @@ std::vector<Tensor> blend_fwd(Tensor means2d, Tensor conics, Tensor opacities, T
     Tensor sorted_ids = torch::empty({n}, iopts);
     const int64_t s_count = avatar::cpu::sort_visible_by_depth(n, depths.data_ptr<float>(),
                                                                radii.data_ptr<int32_t>(), sorted_ids.data_ptr<int32_t>());
-    sorted_ids = sorted_ids.narrow(0, 0, s_count).clone();
-    const Packed packed = pack(sorted_ids, means2d, conics, opacities, depths, colors);
+    sorted_ids = sorted_ids.narrow(0, 0, s_count);
+    const Packed& packed = pack(sorted_ids, means2d, conics, opacities, depths, colors);
     Tensor emit_offsets = torch::empty({s_count + 1}, iopts);
-    std::vector<int32_t> emit_tiles;
+    static thread_local std::vector<int32_t> emit_tiles;
     avatar::cpu::find_tile_intersections(s_count, packed.gaussians.data(), grid, emit_offsets.data_ptr<int32_t>(),
                                          emit_tiles, nt);
     const int64_t m = (int64_t)emit_tiles.size();
     Tensor tile_offsets = torch::empty({grid.n_tiles() + 1}, iopts);
-    Tensor tile_entries = torch::empty({m}, iopts), tile_emit = torch::empty({m}, iopts);
+    Tensor tile_entries = avatar::pooled_empty({m}, iopts), tile_emit = avatar::pooled_empty({m}, iopts);
     avatar::cpu::sort_intersections_by_tile(s_count, emit_offsets.data_ptr<int32_t>(), emit_tiles.data(), grid,
                                             tile_offsets.data_ptr<int32_t>(), tile_entries.data_ptr<int32_t>(),
                                             tile_emit.data_ptr<int32_t>(), nt);
     const auto a = blend_args(packed, colors, background, width, height, tile_offsets, tile_entries, tile_emit);
-    Tensor image = torch::empty({height, width, colors.size(1)}, fopts);
-    Tensor alpha = torch::empty({height, width}, fopts), depth = torch::empty({height, width}, fopts);
-    Tensor final_T = torch::empty({height, width}, fopts);
-    Tensor last = torch::empty({height, width}, iopts);
+    Tensor image = avatar::pooled_empty({height, width, colors.size(1)}, fopts);
+    Tensor alpha = avatar::pooled_empty({height, width}, fopts), depth = avatar::pooled_empty({height, width}, fopts);
+    Tensor final_T, last;
+    if (need_backward) {
+        final_T = avatar::pooled_empty({height, width}, fopts);
+        last = avatar::pooled_empty({height, width}, iopts);
+    }
     avatar::cpu::blend_forward(a, image.data_ptr<float>(), alpha.data_ptr<float>(), depth.data_ptr<float>(),
-                               final_T.data_ptr<float>(), last.data_ptr<int32_t>(), nt);
+                               need_backward ? final_T.data_ptr<float>() : nullptr,
+                               need_backward ? last.data_ptr<int32_t>() : nullptr, nt);
+    if (!need_backward) return {image, alpha, depth};
     return {image, alpha, depth, final_T, last, sorted_ids, emit_offsets, tile_offsets, tile_entries, tile_emit};
 }
 
@@ -207,9 +215,9 @@ std::vector<Tensor> blend_bwd(Tensor means2d, Tensor conics, Tensor opacities, T
     }
     const int nt = threads();
     const int64_t n = means2d.size(0), c = colors.size(1), m = tile_entries.size(0);
-    const Packed packed = pack(sorted_ids, means2d, conics, opacities, depths, colors);
+    const Packed& packed = pack(sorted_ids, means2d, conics, opacities, depths, colors);
     const auto a = blend_args(packed, colors, background, width, height, tile_offsets, tile_entries, tile_emit);
-    Tensor isect_grads = torch::zeros({m, avatar::cpu::kIsectGeomGrads + c}, means2d.options());
+    Tensor isect_grads = avatar::pooled_zeros({m, avatar::cpu::kIsectGeomGrads + c}, means2d.options());
     avatar::cpu::blend_backward(a, final_T.data_ptr<float>(), last.data_ptr<int32_t>(), v_image.data_ptr<float>(), va,
                                 vd, isect_grads.data_ptr<float>(), nt);
     Tensor v_means2d = torch::zeros({n, 2}, means2d.options()), v_conics = torch::zeros({n, 3}, means2d.options());
@@ -269,7 +277,7 @@ Tensor hash_triplane_fwd(Tensor points, Tensor tables, std::vector<int64_t> reso
     check_cpu(points, "points");
     // Feature-major storage, returned as its [N, 3 L F] transpose: a linear layer consumes the
     // view without a copy, and the CPU loops write contiguous runs (see hash_triplane_cpu.cpp).
-    Tensor out = torch::empty({per_point, n}, points.options());
+    Tensor out = avatar::pooled_empty({per_point, n}, points.options());
     avatar::cpu::hash_triplane_forward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p, out.data_ptr<float>(),
                                        threads());
     return out.t();

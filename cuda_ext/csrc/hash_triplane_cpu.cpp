@@ -52,14 +52,17 @@ namespace cpu {
 namespace {
 
 // Normalised coordinates in structure-of-arrays form, unit[a * n + i], so that sixteen points'
-// coordinate on one axis are one vector load.
+// coordinate on one axis are one vector load; inside (optional) as normalise_point gives it.
 void normalise_points(int64_t n, const float* points, const HashTriplaneParams& p, float* unit, bool* inside,
                       int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
         float u[3];
-        normalise_point(points + 3 * i, p, u, inside + 3 * i);
+        bool in[3];
+        normalise_point(points + 3 * i, p, u, in);
         for (int a = 0; a < 3; ++a) unit[a * n + i] = u[a];
+        if (inside)
+            for (int a = 0; a < 3; ++a) inside[3 * i + a] = in[a];
     }
 }
 
@@ -88,9 +91,12 @@ void lookup_level(int64_t n, const float* unit, const HashLevel& L, const float*
 void hash_triplane_forward(int64_t n, const float* points, const float* tables, const HashTriplaneParams& p,
                            float* out, int nthreads) {
     const int tasks = 3 * p.levels;
-    std::vector<float> unit((size_t)n * 3);
-    std::unique_ptr<bool[]> inside(new bool[(size_t)n * 3 + 1]);
-    normalise_points(n, points, p, unit.data(), inside.get(), nthreads);
+    // Reused between calls. Named through a reference: inside the parallel region the
+    // thread_local name would mean each worker's own (empty) copy.
+    static thread_local std::vector<float> cached;
+    std::vector<float>& unit = cached;
+    unit.resize((size_t)n * 3);
+    normalise_points(n, points, p, unit.data(), nullptr, nthreads);
     dispatch_features(p.features, [&]<int F>() {
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
         for (int task = 0; task < tasks; ++task)

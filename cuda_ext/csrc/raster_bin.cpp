@@ -126,11 +126,15 @@ void find_tile_intersections(int64_t s_count, const PackedGaussian* packed, cons
     // One pass of the (exact, so not free) tile tests: each thread appends the tiles of its own
     // contiguous range of Gaussians, and the ranges are concatenated in order afterwards.
     const int chunks = std::max(1, nthreads);
-    std::vector<std::vector<int32_t>> found((size_t)chunks);
+    // Reused between frames. Named through a reference: inside the parallel region the
+    // thread_local name would mean each worker's own (empty) copy.
+    static thread_local std::vector<std::vector<int32_t>> cached;
+    std::vector<std::vector<int32_t>>& found = cached;
+    found.resize((size_t)chunks);
 #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int c = 0; c < chunks; ++c) {
         std::vector<int32_t>& out = found[(size_t)c];
-        out.reserve((size_t)(s_count / chunks + 1) * 4);
+        out.clear();
         for (int64_t s = s_count * c / chunks; s < s_count * (c + 1) / chunks; ++s) {
             const size_t before = out.size();
             for_each_tile(packed[s].e, grid, [&](int tile) { out.push_back(tile); });

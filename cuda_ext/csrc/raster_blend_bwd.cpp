@@ -145,7 +145,7 @@ void blend_chunk_backward(const BlendArgs& a, int c0, const BackwardInputs& in, 
     const int n_tiles = a.grid.n_tiles();
 #pragma omp parallel num_threads(nthreads)
     {
-        BackwardScratch scratch;
+        static thread_local BackwardScratch scratch;
 #pragma omp for schedule(dynamic, 1)
         for (int tile = 0; tile < n_tiles; ++tile) blend_tile_backward<NC>(a, tile, c0, c0 == 0, scratch, in);
     }

@@ -85,8 +85,8 @@ void write_block(const BlendArgs& a, const TileBox& box, int block, int c0, bool
         if (first_chunk) {
             out.alpha[pix] = 1.f - Tf;
             out.depth[pix] = dep_out[l];
-            out.final_T[pix] = Tf;
-            out.last[pix] = last_out[l];
+            if (out.final_T) out.final_T[pix] = Tf;
+            if (out.last) out.last[pix] = last_out[l];
         }
     }
 }
@@ -129,7 +129,8 @@ void blend_chunk_forward(const BlendArgs& a, int c0, const ForwardOutputs& out, 
     const int n_tiles = a.grid.n_tiles();
 #pragma omp parallel num_threads(nthreads)
     {
-        ForwardScratch scratch;
+        // Per thread and kept between frames (OpenMP reuses its threads): no allocation per call.
+        static thread_local ForwardScratch scratch;
 #pragma omp for schedule(dynamic, 1)
         for (int tile = 0; tile < n_tiles; ++tile) blend_tile_forward<NC>(a, tile, c0, c0 == 0, scratch, out);
     }

@@ -83,7 +83,8 @@ constexpr int kIsectGeomGrads = 7;
 
 // image [H, W, C], alpha [H, W], depth [H, W] (sum of weight x depth; divide by alpha for the
 // expected depth), final_T [H, W] and last [H, W] (position in its tile's list of the last
-// Gaussian blended into the pixel, -1 for none) feed the backward pass.
+// Gaussian blended into the pixel, -1 for none) feed the backward pass; those two may be null
+// when no backward pass will follow.
 void blend_forward(const BlendArgs& args, float* image, float* alpha, float* depth, float* final_T,
                    int32_t* last, int nthreads);
 
