@@ -11,7 +11,7 @@ namespace cpu {
 void deform_forward(int64_t n, const float* means, const float* quats, const float* log_scales,
                     const float* d_means, const float* d_quats, const float* d_log_scales, const RigidPose& pose,
                     float* out_means, float* out_quats, float* out_log_scales, int nthreads) {
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 2048)
     for (int64_t i = 0; i < n; ++i)
         deform_gaussian_fwd(means + 3 * i, quats + 4 * i, log_scales + 3 * i, d_means + 3 * i, d_quats + 4 * i,
                             d_log_scales + 3 * i, pose, out_means + 3 * i, out_quats + 4 * i,
@@ -28,7 +28,7 @@ void deform_backward(int64_t n, const float* means, const float* quats, const fl
     constexpr int64_t kBlock = 4096;
     const int64_t n_blocks = (n + kBlock - 1) / kBlock;
     std::vector<double> partial((size_t)n_blocks * 16, 0.0);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
         double* acc = partial.data() + blk * 16;
         const int64_t end = (blk + 1) * kBlock < n ? (blk + 1) * kBlock : n;

@@ -55,7 +55,7 @@ namespace {
 // coordinate on one axis are one vector load; inside (optional) as normalise_point gives it.
 void normalise_points(int64_t n, const float* points, const HashTriplaneParams& p, float* unit, bool* inside,
                       int nthreads) {
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 2048)
     for (int64_t i = 0; i < n; ++i) {
         float u[3];
         bool in[3];
@@ -131,7 +131,7 @@ void hash_triplane_backward(int64_t n, const float* points, const float* tables,
         if (v_points) {
             // Blocks of points, every table per block: each point's gradient sums over all tables.
             constexpr int64_t kBlock = 256;
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 2048)
             for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
                 const int64_t i1 = std::min(i0 + kBlock, n);
                 for (int64_t i = i0; i < i1; ++i) v_points[3 * i] = v_points[3 * i + 1] = v_points[3 * i + 2] = 0.f;

@@ -105,10 +105,15 @@ inline void for_each_tile(const ScreenEllipse& e, const TileGrid& grid, Fn&& fn)
 
 }  // namespace
 
+// Work is split into more pieces than threads and handed out dynamically throughout: on a shared
+// or virtualised machine one thread often starts late, and an even static split would make the
+// other wait for it. The split never depends on the thread count, so neither do the results.
+constexpr int kChunks = 32;
+
 void pack_gaussians(int64_t s_count, const int32_t* sorted_ids, const float* means2d, const float* conics,
                     const float* opacities, const float* depths, const float* colors, int channels,
                     PackedGaussian* packed, float* colors_sorted, int nthreads) {
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 512)
     for (int64_t s = 0; s < s_count; ++s) {
         const int32_t g = sorted_ids[s];
         PackedGaussian& p = packed[s];
@@ -121,21 +126,29 @@ void pack_gaussians(int64_t s_count, const int32_t* sorted_ids, const float* mea
     }
 }
 
+namespace {
+
+// One chunk's list of intersected tiles, on its own cache lines: chunks are filled by different
+// threads, and vectors sharing a line would bounce it between cores on every push_back.
+struct alignas(64) ChunkTiles {
+    std::vector<int32_t> tiles;
+};
+
+}  // namespace
+
 void find_tile_intersections(int64_t s_count, const PackedGaussian* packed, const TileGrid& grid,
                              int32_t* emit_offsets, std::vector<int32_t>& emit_tiles, int nthreads) {
-    // One pass of the (exact, so not free) tile tests: each thread appends the tiles of its own
-    // contiguous range of Gaussians, and the ranges are concatenated in order afterwards.
-    const int chunks = std::max(1, nthreads);
+    // One pass of the (exact, so not free) tile tests: each chunk of Gaussians (contiguous in
+    // depth order) collects its tiles, and the chunks are concatenated in order afterwards.
     // Reused between frames. Named through a reference: inside the parallel region the
     // thread_local name would mean each worker's own (empty) copy.
-    static thread_local std::vector<std::vector<int32_t>> cached;
-    std::vector<std::vector<int32_t>>& found = cached;
-    found.resize((size_t)chunks);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int c = 0; c < chunks; ++c) {
-        std::vector<int32_t>& out = found[(size_t)c];
+    static thread_local std::vector<ChunkTiles> cached(kChunks);
+    std::vector<ChunkTiles>& found = cached;
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+    for (int c = 0; c < kChunks; ++c) {
+        std::vector<int32_t>& out = found[(size_t)c].tiles;
         out.clear();
-        for (int64_t s = s_count * c / chunks; s < s_count * (c + 1) / chunks; ++s) {
+        for (int64_t s = s_count * c / kChunks; s < s_count * (c + 1) / kChunks; ++s) {
             const size_t before = out.size();
             for_each_tile(packed[s].e, grid, [&](int tile) { out.push_back(tile); });
             emit_offsets[s + 1] = (int32_t)(out.size() - before);
@@ -144,12 +157,13 @@ void find_tile_intersections(int64_t s_count, const PackedGaussian* packed, cons
     emit_offsets[0] = 0;
     for (int64_t s = 0; s < s_count; ++s) emit_offsets[s + 1] += emit_offsets[s];
     emit_tiles.resize((size_t)emit_offsets[s_count]);
-    std::vector<size_t> start((size_t)chunks + 1, 0);
-    for (int c = 0; c < chunks; ++c) start[c + 1] = start[c] + found[(size_t)c].size();
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int c = 0; c < chunks; ++c)
-        if (!found[(size_t)c].empty())
-            memcpy(emit_tiles.data() + start[c], found[(size_t)c].data(), found[(size_t)c].size() * sizeof(int32_t));
+    size_t start[kChunks + 1] = {0};
+    for (int c = 0; c < kChunks; ++c) start[c + 1] = start[c] + found[(size_t)c].tiles.size();
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+    for (int c = 0; c < kChunks; ++c) {
+        const std::vector<int32_t>& tiles = found[(size_t)c].tiles;
+        if (!tiles.empty()) memcpy(emit_tiles.data() + start[c], tiles.data(), tiles.size() * sizeof(int32_t));
+    }
 }
 
 void sort_intersections_by_tile(int64_t s_count, const int32_t* emit_offsets, const int32_t* emit_tiles,
@@ -157,19 +171,21 @@ void sort_intersections_by_tile(int64_t s_count, const int32_t* emit_offsets, co
                                 int32_t* tile_emit, int nthreads) {
     const int64_t m = emit_offsets[s_count];
     const int n_tiles = grid.n_tiles();
-    // Stable counting sort by tile: each thread histograms and then scatters its own contiguous
-    // chunk, at offsets ordered (tile, chunk), so every tile keeps depth order.
-    const int chunks = std::max(1, nthreads);
-    std::vector<int64_t> cursor((size_t)chunks * n_tiles, 0);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int c = 0; c < chunks; ++c) {
+    // Stable counting sort by tile: each chunk of intersections is histogrammed and then
+    // scattered at offsets ordered (tile, chunk), so every tile keeps depth order.
+    constexpr int kSortChunks = 16;
+    static thread_local std::vector<int64_t> cached;
+    std::vector<int64_t>& cursor = cached;
+    cursor.assign((size_t)kSortChunks * n_tiles, 0);
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+    for (int c = 0; c < kSortChunks; ++c) {
         int64_t* hist = cursor.data() + (size_t)c * n_tiles;
-        for (int64_t k = m * c / chunks; k < m * (c + 1) / chunks; ++k) ++hist[emit_tiles[k]];
+        for (int64_t k = m * c / kSortChunks; k < m * (c + 1) / kSortChunks; ++k) ++hist[emit_tiles[k]];
     }
     int64_t running = 0;
     for (int t = 0; t < n_tiles; ++t) {
         tile_offsets[t] = (int32_t)running;
-        for (int c = 0; c < chunks; ++c) {
+        for (int c = 0; c < kSortChunks; ++c) {
             int64_t& slot = cursor[(size_t)c * n_tiles + t];
             const int64_t h = slot;
             slot = running;
@@ -179,10 +195,10 @@ void sort_intersections_by_tile(int64_t s_count, const int32_t* emit_offsets, co
     tile_offsets[n_tiles] = (int32_t)running;
     // The depth rank of intersection k is the s with emit_offsets[s] <= k < emit_offsets[s + 1];
     // walking each chunk's ranks alongside its intersections avoids storing it.
-#pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int c = 0; c < chunks; ++c) {
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+    for (int c = 0; c < kSortChunks; ++c) {
         int64_t* pos = cursor.data() + (size_t)c * n_tiles;
-        const int64_t k0 = m * c / chunks, k1 = m * (c + 1) / chunks;
+        const int64_t k0 = m * c / kSortChunks, k1 = m * (c + 1) / kSortChunks;
         int64_t s = std::upper_bound(emit_offsets, emit_offsets + s_count + 1, (int32_t)k0) - emit_offsets - 1;
         for (int64_t k = k0; k < k1; ++k) {
             while (emit_offsets[s + 1] <= k) ++s;

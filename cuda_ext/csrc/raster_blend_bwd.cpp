@@ -170,7 +170,7 @@ void reduce_isect_grads(int64_t s_count, const int32_t* sorted_ids, const int32_
                         const float* isect_grads, int channels, float* v_means2d, float* v_conics,
                         float* v_opacities, float* v_depths, float* v_colors, int nthreads) {
     const int stride = kIsectGeomGrads + channels;
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 256)
     for (int64_t s = 0; s < s_count; ++s) {
         const int32_t g = sorted_ids[s];
         float sum[kIsectGeomGrads] = {0.f};

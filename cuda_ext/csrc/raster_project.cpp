@@ -42,7 +42,7 @@ void project_forward(int64_t n, const float* means, const float* quats, const fl
     const int64_t n_blocks = n / kLanes;
 #if defined(AVATAR_SIMD_AVX512)
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 64)
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
         const int64_t i0 = blk * kLanes;
         vfloat m[3], q[4], ls[3];
@@ -76,7 +76,7 @@ void project_forward(int64_t n, const float* means, const float* quats, const fl
 #else
     const int64_t scalar_from = 0;
 #endif
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 256) if (n - scalar_from > 4096)
     for (int64_t i = scalar_from; i < n; ++i) {
         project_gaussian_fwd(means + 3 * i, quats + 4 * i, log_scales + 3 * i, opacity_logits[i], cam,
                              means2d + 2 * i, conics + 3 * i, depths + i, opacities + i, radii + 2 * i);
@@ -93,7 +93,7 @@ void project_backward(int64_t n, const float* means, const float* quats, const f
     constexpr int64_t kBlock = 2048;
     const int64_t n_blocks = (n + kBlock - 1) / kBlock;
     std::vector<double> partial((size_t)n_blocks * 16, 0.0);
-#pragma omp parallel for num_threads(nthreads) schedule(static)
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
         double* acc = partial.data() + blk * 16;
         const int64_t end = (blk + 1) * kBlock < n ? (blk + 1) * kBlock : n;
