@@ -25,40 +25,47 @@ TileGrid make_tile_grid(int width, int height) {
 }
 
 int64_t sort_visible_by_depth(int64_t n, const float* depths, const int32_t* radii, int32_t* sorted_ids) {
-    std::vector<uint32_t> keys, keys_tmp;
-    std::vector<int32_t> ids_tmp;
+    // Scratch reused between frames (fresh buffers would be faulted in every call).
+    static thread_local std::vector<uint32_t> keys, keys_tmp;
+    static thread_local std::vector<int32_t> ids_tmp;
     int64_t count = 0;
     for (int64_t i = 0; i < n; ++i)
         if (radii[2 * i] > 0 || radii[2 * i + 1] > 0) sorted_ids[count++] = (int32_t)i;
-    keys.resize(count);
-    keys_tmp.resize(count);
-    ids_tmp.resize(count);
-    // Depths of visible Gaussians are positive, and positive floats order like their bit patterns.
-    for (int64_t k = 0; k < count; ++k) memcpy(&keys[k], depths + sorted_ids[k], sizeof(uint32_t));
-
-    // Stable LSD radix sort in three passes of 11 bits; ties keep id order.
+    keys.resize((size_t)count);
+    keys_tmp.resize((size_t)count);
+    ids_tmp.resize((size_t)count);
+    // Stable LSD radix sort, four passes of 8 bits (256 buckets keep every scatter stream in L1);
+    // ties keep id order. Depths of visible Gaussians are positive, and positive floats order
+    // like their bit patterns. All four digit histograms are counted in one sweep.
+    constexpr int kBuckets = 256;
+    int64_t hist[4][kBuckets] = {{0}};
+    for (int64_t k = 0; k < count; ++k) {
+        uint32_t key;
+        memcpy(&key, depths + sorted_ids[k], sizeof key);
+        keys[(size_t)k] = key;
+        for (int d = 0; d < 4; ++d) ++hist[d][(key >> (8 * d)) & 255u];
+    }
     uint32_t* src_k = keys.data();
     uint32_t* dst_k = keys_tmp.data();
     int32_t* src_i = sorted_ids;
     int32_t* dst_i = ids_tmp.data();
-    for (int shift = 0; shift < 32; shift += 11) {
-        int64_t hist[2048] = {0};
-        for (int64_t k = 0; k < count; ++k) ++hist[(src_k[k] >> shift) & 2047u];
+    for (int pass = 0; pass < 4; ++pass) {
+        const int shift = 8 * pass;
         int64_t sum = 0;
-        for (int b = 0; b < 2048; ++b) {
-            const int64_t h = hist[b];
-            hist[b] = sum;
+        for (int b = 0; b < kBuckets; ++b) {
+            const int64_t h = hist[pass][b];
+            hist[pass][b] = sum;
             sum += h;
         }
         for (int64_t k = 0; k < count; ++k) {
-            const int64_t pos = hist[(src_k[k] >> shift) & 2047u]++;
+            const int64_t pos = hist[pass][(src_k[k] >> shift) & 255u]++;
             dst_k[pos] = src_k[k];
             dst_i[pos] = src_i[k];
         }
         std::swap(src_k, dst_k);
         std::swap(src_i, dst_i);
     }
-    // Three passes leave the result in the scratch buffer.
+    // An even number of passes leaves the result where it started.
     if (src_i != sorted_ids) memcpy(sorted_ids, src_i, count * sizeof(int32_t));
     return count;
 }
