@@ -28,7 +28,9 @@ struct alignas(64) TileGaussian {
     float z;           // depth
     float opacity;
     float color[kMaxChunk];
-    float pad[4];
+    // The same quadratic scaled by log2(e), so alpha = 2^-(sigma2) needs no extra multiply:
+    // sigma2 = ha2 dx^2 + b2 dx dy + hc2 dy^2 - log2(opacity).
+    float ha2, b2, hc2, log2_o;
 };
 
 struct TileBox {
@@ -101,6 +103,11 @@ inline void gather_tile(const BlendArgs& a, int tile, const TileBox& box, int c0
         p.b = g.e.b;
         p.hc = g.e.hc;
         p.log_o = g.log_o;
+        constexpr float kLog2e = 1.44269504089f;
+        p.ha2 = g.e.ha * kLog2e;
+        p.b2 = g.e.b * kLog2e;
+        p.hc2 = g.e.hc * kLog2e;
+        p.log2_o = g.log_o * kLog2e;
         p.z = g.z;
         p.opacity = g.opacity;
         const float* col = c0 == 0 ? g.color : a.colors + (int64_t)s * a.channels + c0;
@@ -115,10 +122,10 @@ inline simd::vfloat block_raw_alpha(const TileGaussian& p, simd::vfloat px, simd
     using namespace simd;
     const vfloat dx = px - splat(p.mx);
     const vfloat dy = py - splat(p.my);
-    const vfloat e = dx * (splat(p.ha) * dx + splat(p.b) * dy) + (splat(p.hc) * dy * dy - splat(p.log_o));
+    const vfloat e2 = dx * (splat(p.ha2) * dx + splat(p.b2) * dy) + (splat(p.hc2) * dy * dy - splat(p.log2_o));
     *dx_out = dx;
     *dy_out = dy;
-    return fast_exp(splat(0.f) - e);
+    return fast_exp2_nonpositive(splat(0.f) - e2);
 }
 
 }  // namespace cpu

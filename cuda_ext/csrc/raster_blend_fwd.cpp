@@ -54,14 +54,14 @@ struct BlockState {
         vfloat dx, dy;
         vfloat alpha = vmin(block_raw_alpha(p, px, py, &dx, &dy), splat(kAlphaMax));
         alpha = select(ge(alpha, splat(kAlphaMin)), alpha, splat(0.f));
-        const vfloat T_next = T * (splat(1.f) - alpha);
+        const vfloat T_next = T - alpha * T;
         const vmask stop = lt(T_next, splat(kTransmittanceMin));
         const vmask used = mask_andnot(gt(alpha, splat(0.f)), stop);
         const vfloat w = select(used, alpha * T, splat(0.f));
         for (int c = 0; c < NC; ++c) acc[c] += w * splat(p.color[c]);
         dep += w * splat(p.z);
         last = select_i(used, splati(k), last);
-        T_stop += select(stop, T, splat(0.f));
+        T_stop = add_where(T_stop, stop, T);
         T = select(stop, splat(0.f), T_next);
     }
 };

@@ -175,13 +175,12 @@ inline vfloat reciprocal(vfloat x) {
 #endif
 }
 
-// exp(x) in about a dozen vector instructions: within 4e-7 relative for |x| < 8 (where every
-// alpha lives), 4e-6 at the ends of the range (rounding of x log2(e)). Splits x log2(e)
-// into the nearest integer n and a remainder f in [-0.5, 0.5], evaluates 2^f with a degree-5
-// fit and scales by 2^n. Inputs are clamped to [-80, 88]: e^-80 is far below any alpha threshold,
-// staying clear of denormals keeps every later multiply at full speed, and e^88 still fits.
-inline vfloat fast_exp(vfloat x) {
-    const vfloat t = vmin(vmax(x, splat(-80.f)), splat(88.f)) * splat(1.44269504089f);
+// 2^t for t <= 0, within 4e-7 relative for t > -12 (where every alpha lives): t splits into
+// the nearest integer n and a remainder f in [-0.5, 0.5], 2^f comes from a degree-5 fit, and n
+// goes into the exponent. Inputs are clamped at -115: far below any alpha threshold, and clear
+// of denormals, which would slow every later multiply.
+inline vfloat fast_exp2_nonpositive(vfloat t) {
+    t = vmax(t, splat(-115.f));
 #if defined(AVATAR_SIMD_AVX512)
     const vfloat n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #else
@@ -205,6 +204,38 @@ inline vfloat fast_exp(vfloat x) {
     vfloat r;
     for (int i = 0; i < kLanes; ++i) r.v[i] = ldexpf(p.v[i], (int)n.v[i]);
     return r;
+#endif
+}
+
+// exp(x) for any x, via 2^(x log2 e): within 4e-7 relative for |x| < 8, 4e-6 at the ends of
+// [-80, 88] (rounding of x log2 e), clamped beyond.
+inline vfloat fast_exp(vfloat x) {
+    const vfloat t = vmin(vmax(x, splat(-80.f)), splat(88.f)) * splat(1.44269504089f);
+#if defined(AVATAR_SIMD_AVX512)
+    const vfloat n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const vfloat f = t - n;
+    vfloat p = splat(1.3278164e-3f);
+    p = p * f + splat(9.6755559e-3f);
+    p = p * f + splat(5.5507079e-2f);
+    p = p * f + splat(2.4022119e-1f);
+    p = p * f + splat(6.9314694e-1f);
+    p = p * f + splat(1.0000001f);
+    return _mm512_scalef_ps(p, n);
+#else
+    // Positive arguments: 2^t = 2^(t - 128) 2^128 would overflow the helper's range, so split.
+    const vfloat hi = vmax(t, splat(0.f)), lo = vmin(t, splat(0.f));
+    vfloat r = fast_exp2_nonpositive(lo);
+    vfloat up = fast_exp2_nonpositive(splat(0.f) - hi);
+    return r / up;
+#endif
+}
+
+// acc + x where mask is set, acc elsewhere (one masked add on AVX-512).
+inline vfloat add_where(vfloat acc, vmask mask, vfloat x) {
+#if defined(AVATAR_SIMD_AVX512)
+    return _mm512_mask_add_ps(acc, mask, acc, x);
+#else
+    return acc + select(mask, x, splat(0.f));
 #endif
 }
 
