@@ -22,7 +22,8 @@ namespace simd {
 
 constexpr int kLanes = 16;
 
-#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+// AVATAR_SIMD_PORTABLE forces the plain-array version (to test it with GCC).
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__)) && !defined(AVATAR_SIMD_PORTABLE)
 #define AVATAR_SIMD_AVX512 1
 typedef __m512 vfloat;  // GCC and Clang define + - * / on it
 typedef __m512i vint;
@@ -56,7 +57,8 @@ inline float hsum(vfloat v) {
     return _mm_cvtss_f32(s4);
 }
 
-#elif defined(__GNUC__) || defined(__clang__)
+#elif (defined(__GNUC__) || defined(__clang__)) && !defined(AVATAR_SIMD_PORTABLE)
+#define AVATAR_SIMD_VECTOR_EXTENSIONS 1
 typedef float vfloat __attribute__((vector_size(64), aligned(64)));
 typedef int32_t vint __attribute__((vector_size(64), aligned(64)));
 typedef vint vmask;
@@ -197,7 +199,7 @@ inline vfloat fast_exp2_nonpositive(vfloat t) {
     p = p * f + splat(1.0000001f);
 #if defined(AVATAR_SIMD_AVX512)
     return _mm512_scalef_ps(p, n);
-#elif defined(__GNUC__) || defined(__clang__)
+#elif defined(AVATAR_SIMD_VECTOR_EXTENSIONS)
     const vint exponent = ((vint)shifted - splati(0x4B400000)) << 23;
     return (vfloat)((vint)p + exponent);
 #else
