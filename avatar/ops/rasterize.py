@@ -82,7 +82,6 @@ class _BlendGaussians(torch.autograd.Function):
         if need_backward:
             ctx.save_for_backward(*inputs, *replay, *([] if bg is None else [bg]))
         ctx.has_background = bg is not None
-        ctx.size = (width, height)
         return image, alpha, depth
 
     @staticmethod
@@ -143,7 +142,20 @@ def blend_gaussians(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Blends projected Gaussians: image [H, W, C] over the background, alpha [H, W] and the
     weighted depth sum [H, W] (divide by alpha for the expected depth)."""
-    which = _backend.resolve("blend_gaussians", backend, means2d.device, means2d.dtype)
+    op = "blend_gaussians"
+    check_shape(op, "means2d", means2d, (None, 2))
+    n = means2d.shape[0]
+    shapes = {"conics": (n, 3), "opacities": (n,), "depths": (n,), "colors": (n, None), "radii": (n, 2)}
+    tensors = {"means2d": means2d, "conics": conics, "opacities": opacities, "depths": depths, "colors": colors}
+    for name, shape in shapes.items():
+        check_shape(op, name, radii if name == "radii" else tensors[name], shape)
+    if background is not None:
+        check_shape(op, "background", background, (colors.shape[1],))
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        raise ValueError(f"{op}: `width` and `height` must be positive ints, got {width!r} x {height!r}")
+    check_same_device(op, {**tensors, "background": background})
+    check_finite(op, {**tensors, "background": background})
+    which = _backend.resolve(op, backend, means2d.device, means2d.dtype)
     if which == "cpu":
         return _BlendGaussians.apply(means2d, conics, opacities, depths, colors, radii, background, width, height)
     return blend_gaussians_ref(means2d, conics, opacities, depths, colors, radii, width, height, background)
@@ -182,7 +194,7 @@ def rasterize_gaussians(
     opacity_logits: Tensor,  # [N] opacity = sigmoid(logit)
     colors: Tensor,  # [N, C] any number of channels (RGB, features, ...)
     viewmat: Tensor,  # [4, 4] camera-from-world
-    K: Tensor,  # [3, 3] intrinsics
+    K: Tensor,  # [3, 3] pinhole intrinsics: fx, fy, cx, cy (skew is taken as zero)
     width: int,
     height: int,
     background: Tensor | None = None,  # [C], black when None

@@ -144,3 +144,17 @@ def test_cpu_backend_refuses_float64(kernels):
     # auto keeps float64 on the reference rather than silently dropping precision
     out = rasterize_gaussians(means, quats, log_scales, logits, colors, viewmat, K, 20, 20, backend="auto")
     assert out.image.dtype == torch.float64
+
+
+def test_blend_stage_rejects_bad_input_by_name():
+    from avatar.ops import blend_gaussians
+
+    n = 4
+    args = dict(means2d=torch.zeros(n, 2), conics=torch.ones(n, 3), opacities=torch.full((n,), 0.5),
+                depths=torch.ones(n), colors=torch.ones(n, 3), radii=torch.ones(n, 2, dtype=torch.int32))
+    bad = dict(args, conics=args["conics"].clone())
+    bad["conics"][1, 2] = float("nan")
+    with pytest.raises(ValueError, match="`conics` contains NaN"):
+        blend_gaussians(**bad, width=8, height=8)
+    with pytest.raises(ValueError, match="`depths` must have shape"):
+        blend_gaussians(**dict(args, depths=torch.ones(n + 1)), width=8, height=8)
