@@ -112,11 +112,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from avatar.folder import AvatarFolder
-    from avatar.render.replay import render_replay
 
-    if not args.replay:
-        raise AvatarError("say what drives the avatar: --replay (its own tracked motion)")
-    count = render_replay(AvatarFolder(Path(args.avatar)), Path(args.out), args.frames, args.camera)
+    folder = AvatarFolder(Path(args.avatar))
+    if bool(args.replay) == bool(args.audio):
+        raise AvatarError("say what drives the avatar: --audio SPEECH (any voice) or --replay (its own tracked motion)")
+    if args.replay:
+        from avatar.render.replay import render_replay
+
+        count = render_replay(folder, Path(args.out), args.frames, args.camera)
+    else:
+        from avatar.render.audio_render import render_audio
+
+        count = render_audio(folder, Path(args.audio), Path(args.out), args.pose, args.mouth_scale, args.background, args.size,
+                             Path(args.motion_out) if args.motion_out else None, args.allow_silence, args.seed)["frames"]
     print(f"rendered {count} frames: {args.out}")
     return 0
 
@@ -180,12 +188,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-video", action="store_true", help="skip the side-by-side video")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("render", help="render the avatar to a video")
+    p = sub.add_parser("render", help="render the avatar speaking an audio file, or replaying its own video")
     p.add_argument("avatar", help="avatar folder with a trained avatar")
+    p.add_argument("--audio", help="speech to say: wav, flac, mp3, m4a or a video's sound, any voice or language")
     p.add_argument("--replay", action="store_true", help="drive it with the tracked motion of its own video")
-    p.add_argument("--frames", help="A:B, the frames to replay (default: all)")
-    p.add_argument("--camera", help="yaw[,pitch[,zoom]]: look from another angle (degrees, degrees, factor)")
-    p.add_argument("--out", required=True, help="output .mp4 (h264 + aac)")
+    p.add_argument("--out", required=True,
+                   help="output .mp4 (h264 + aac), .webm (VP9 + Opus, alpha with --background transparent), or .png / a folder (PNG sequence + audio.wav)")
+    p.add_argument("--pose", default="generated", choices=["generated", "replay", "still"],
+                   help="head motion for --audio: generated from the speech, replayed from the video, or still")
+    p.add_argument("--mouth-scale", type=float, default=1.0, help="how wide the mouth moves for --audio (1 = the person's own)")
+    p.add_argument("--background", default="plate", help="plate (the video's background), #rrggbb, an image file, or transparent")
+    p.add_argument("--size", type=int, help="output side in pixels (default: the avatar's own)")
+    p.add_argument("--motion-out", help="also write the motion codes and head poses to this .npz")
+    p.add_argument("--allow-silence", action="store_true", help="render silent audio as a closed mouth instead of refusing it")
+    p.add_argument("--seed", type=int, default=0, help="seed of blinks and generated head motion")
+    p.add_argument("--frames", help="--replay only: A:B, the frames to replay (default: all)")
+    p.add_argument("--camera", help="--replay only: yaw[,pitch[,zoom]] to look from another angle (degrees, degrees, factor)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("export", help="export the Gaussians as a standard 3DGS PLY")

@@ -156,6 +156,8 @@ class TrainConfig:
     """Mean screen-space gradient of a Gaussian's centre above which it is cloned or split."""
     refine_poses: bool = True
     """Learn a small correction of every training frame's head pose in the joint stage."""
+    adapter_steps: int = 800
+    """Training steps of the personal audio-to-motion adapter (fitted after the avatar)."""
     checkpoint_minutes: float = 5.0
     """Minutes between checkpoints (and on Ctrl-C)."""
     log_every: int = 100

@@ -29,6 +29,19 @@ def load_audio(path: Path, sample_rate: int) -> np.ndarray:
     return np.clip(mono, -1.0, 1.0).astype(np.float32)
 
 
+def load_audio_native(path: Path) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, their own sample rate): for putting the audio back into a video unchanged."""
+    import soundfile
+
+    path = Path(path)
+    try:
+        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return np.clip(samples.mean(axis=1), -1.0, 1.0).astype(np.float32), int(rate)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError):
+        mono, rate = _load_with_pyav(path)
+        return np.clip(mono, -1.0, 1.0).astype(np.float32), int(rate)
+
+
 def _load_with_pyav(path: Path) -> tuple[np.ndarray, int]:
     import av
 

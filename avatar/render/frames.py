@@ -34,6 +34,14 @@ class FrameRenderer:
             view = orbit_viewmat(head_pose[:3, 3].float(), *camera)
         return self.avatar.render(posed, self.K, self.width, self.height, self.background, view).image.clamp(0, 1)
 
+    @torch.no_grad()
+    def render_with_alpha(self, motion: Tensor, head_pose: Tensor) -> tuple[Tensor, Tensor]:
+        """([H, W, 3] straight (not premultiplied) colour, [H, W] alpha) of the avatar alone."""
+        posed = self.avatar.posed(motion.float(), head_pose.float(), encoded=self.encoded)
+        out = self.avatar.render(posed, self.K, self.width, self.height, torch.zeros(3))
+        alpha = out.alpha.clamp(0, 1)
+        return (out.image / alpha.clamp_min(1e-4)[..., None]).clamp(0, 1), alpha
+
 
 def to_uint8(image: Tensor) -> np.ndarray:
     return (image.numpy() * 255 + 0.5).astype(np.uint8)

@@ -76,4 +76,10 @@ def train_avatar(folder: AvatarFolder, config: AvatarConfig, recipe: str | None 
         "last_run_seconds": round(time.perf_counter() - start, 1),
     }
     save_trained(folder, task.avatar, data.basis, config, recipe, info)
+    from avatar.motion.driver import fit_driver
+
+    driver = fit_driver(folder, data.motion.numpy(), task.avatar.rest_pose.numpy(), seed=config.train.seed,
+                        steps=config.train.adapter_steps)
+    driver.save(folder)
+    info["driver"] = driver.report
     return info

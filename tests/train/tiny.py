@@ -11,4 +11,5 @@ def tiny_config(iterations: int = 120):
     cfg.train.iterations = iterations
     cfg.train.densify_every = 50
     cfg.train.log_every = 20
+    cfg.train.adapter_steps = 100
     return cfg

@@ -1,0 +1,136 @@
+"""Audio to motion for one person: the generic prior, this person's channel map and adapter, blinks and
+head pose, fitted from their avatar folder and kept in `model/driver.safetensors` + `model/driver.json`."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from avatar.errors import AvatarError
+from avatar.folder import AvatarFolder
+from avatar.io_utils import atomic_path, atomic_write_json
+from avatar.motion.adapter import Adapter, AdapterReport, adapted_dims, train_adapter
+from avatar.motion.mapping import ALL_CHANNELS, ChannelMap, tracked_channels
+from avatar.motion.nonverbal import BlinkStats, PoseLibrary
+from avatar.motion.prior import loudness, mouth_curves, viseme_posteriors
+
+LEAD_S = 0.12
+"""The lips lead the phoneme recogniser's timing by about three frames at 25 fps (measured on real
+speakers: best mouth-opening correlation and lip-closure contrast)."""
+DRIVER_WEIGHTS, DRIVER_META = "driver.safetensors", "driver.json"
+
+
+def audio_inputs(ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
+                 mouth_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(adapter inputs [T, 22], prior mouth channels [T, 6]) from per-frame audio features."""
+    mouth = mouth_curves(ppg, tokens, energy, fps, LEAD_S, mouth_scale)
+    visemes, mass = viseme_posteriors(ppg, tokens)
+    inputs = np.concatenate([mouth, visemes, mass[:, None], loudness(energy)[:, None], (pitch > 0)[:, None]], 1)
+    return inputs.astype(np.float32), mouth
+
+
+@dataclass
+class DrivenMotion:
+    codes: np.ndarray  # [T, D] motion codes
+    poses: np.ndarray  # [T, 4, 4] head poses
+    mouth: np.ndarray  # [T, 6] prior mouth channels
+    blink: np.ndarray  # [T]
+    segments: list[int]  # pose segments used (generated poses)
+
+
+@dataclass
+class Driver:
+    mapping: ChannelMap
+    adapter: Adapter | None
+    dims: np.ndarray  # [K] code entries the adapter corrects
+    blinks: BlinkStats
+    poses: PoseLibrary
+    report: dict
+
+    def motion(self, ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
+               pose: str = "generated", mouth_scale: float = 1.0, seed: int = 0) -> DrivenMotion:
+        rng = np.random.default_rng(seed)
+        inputs, mouth = audio_inputs(ppg, tokens, energy, pitch, fps, mouth_scale)
+        blink = self.blinks.generate(len(mouth), fps, rng)
+        codes = self.mapping.codes(np.concatenate([mouth, blink[:, None]], 1))
+        if self.adapter is not None:
+            with torch.no_grad():
+                correction = self.adapter(torch.from_numpy(inputs)[None])[0].numpy()
+            codes[:, self.dims] += mouth_scale * correction
+        segments: list[int] = []
+        if pose == "still":
+            poses = self.poses.still(len(mouth))
+        elif pose == "replay":
+            poses = self.poses.replay(len(mouth))
+        else:
+            poses, segments = self.poses.generate(loudness(energy), rng)
+        return DrivenMotion(codes.astype(np.float32), poses, mouth, blink, segments)
+
+    def save(self, folder: AvatarFolder) -> None:
+        from safetensors.torch import save_file
+
+        arrays = {**self.mapping.arrays(), "dims": self.dims, "blink_shape": self.blinks.shape,
+                  "pose_poses": self.poses.poses, "pose_loudness": self.poses.loudness, "pose_rest": self.poses.rest}
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+        if self.adapter is not None:
+            tensors.update({f"adapter.{k}": v for k, v in self.adapter.state_dict().items()})
+        folder.model.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder.model / DRIVER_WEIGHTS) as tmp:
+            save_file(tensors, str(tmp))
+        atomic_write_json(folder.model / DRIVER_META, {"blink_rate_per_min": self.blinks.rate_per_min, "fps": self.poses.fps,
+                                                       "has_adapter": self.adapter is not None, "report": self.report})
+
+    @classmethod
+    def load(cls, folder: AvatarFolder) -> "Driver":
+        from safetensors.torch import load_file
+
+        weights, meta_path = folder.model / DRIVER_WEIGHTS, folder.model / DRIVER_META
+        if not weights.is_file() or not meta_path.is_file():
+            raise AvatarError(f"{folder.root} has no audio driver; run `avatar train {folder.root} --resume` or fit again")
+        tensors = {k: v.numpy() for k, v in load_file(str(weights)).items()}
+        meta = json.loads(meta_path.read_text())
+        adapter = None
+        if meta["has_adapter"]:
+            state = {k[len("adapter."):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("adapter.")}
+            adapter = Adapter(state["layers.0.weight"].shape[1], state["layers.6.weight"].shape[0])
+            adapter.load_state_dict(state)
+            adapter.eval()
+        return cls(ChannelMap.from_arrays(tensors), adapter, tensors["dims"],
+                   BlinkStats(meta["blink_rate_per_min"], tensors["blink_shape"]),
+                   PoseLibrary(tensors["pose_poses"], tensors["pose_loudness"], tensors["pose_rest"], meta["fps"]), meta["report"])
+
+
+def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, seed: int = 0, steps: int = 800) -> Driver:
+    """The person's driver from their preprocessed folder and motion codes [T, D] (those the avatar was trained on)."""
+    from avatar.io_utils import load_npz
+
+    manifest = json.loads(folder.manifest.read_text())
+    fps = manifest["fps"]
+    tracking, features = load_npz(folder.tracking), load_npz(folder.features)
+    names = [str(n) for n in tracking["blendshape_names"]]
+    train, test = manifest["split"]["train"], manifest["split"]["test"]
+    valid = tracking["valid"]
+    channels = tracked_channels(tracking["blendshapes"], names)
+    rows = np.flatnonzero(valid[train[0]:train[1]]) + train[0]
+    mapping = ChannelMap.fit(channels[rows], codes[rows])
+    blinks = BlinkStats.measure(channels[:, ALL_CHANNELS.index("blink")] / mapping.scale[ALL_CHANNELS.index("blink")], fps)
+    tokens = [str(t) for t in features["ppg_tokens"]]
+    inputs, mouth = audio_inputs(features["ppg"], tokens, features["energy"], features["pitch"], fps)
+    dims = adapted_dims(names, codes.shape[1])
+    # The adapter learns what the prior misses: the tracked code minus the code the prior's mouth (plus the
+    # true blinks) maps to.
+    base = mapping.codes(np.concatenate([mouth, mapping.normalise(channels)[:, -1:]], 1))
+    adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test), steps=steps, seed=seed)
+    poses = PoseLibrary(tracking["head_pose"][train[0]:train[1]].astype(np.float32), loudness(features["energy"])[train[0]:train[1]],
+                        rest_pose.astype(np.float32), fps)
+    summary = _report(report, blinks)
+    return Driver(mapping, adapter, dims, blinks, poses, summary)
+
+
+def _report(report: AdapterReport, blinks: BlinkStats) -> dict:
+    return {"adapter_validation_error": round(report.validation_error, 5),
+            "prior_only_validation_error": round(report.prior_validation_error, 5),
+            "adapter_train_error": round(report.train_error, 5), "adapter_best_step": report.steps,
+            "blink_rate_per_min": round(blinks.rate_per_min, 2)}

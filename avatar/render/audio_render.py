@@ -1,0 +1,157 @@
+"""`avatar render AVATAR --audio speech.wav --out clip.mp4`: the avatar speaking any audio.
+
+Audio -> per-frame features -> the person's driver (prior, adapter, blinks, head pose) -> motion codes
+-> frames. The video has exactly round(audio seconds x fps) frames and carries the input audio.
+Backgrounds: the plate, a colour, an image, or transparent (RGBA PNG sequence, or VP9 WebM with alpha).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from avatar.errors import AvatarError
+from avatar.folder import AvatarFolder
+
+SILENCE_DBFS = -50.0
+log = logging.getLogger("avatar.render")
+
+
+def parse_background(text: str, plate: torch.Tensor, size: int) -> tuple[torch.Tensor | None, bool]:
+    """(background [size, size, 3] or None for transparent, whether the output needs alpha)."""
+    import cv2
+
+    if text == "transparent":
+        return None, True
+    if text == "plate":
+        image = plate
+    elif text.startswith("#") and len(text) == 7:
+        try:
+            rgb = [int(text[i: i + 2], 16) / 255 for i in (1, 3, 5)]
+        except ValueError:
+            raise AvatarError(f"--background {text!r} is not a #rrggbb colour") from None
+        return torch.tensor(rgb).expand(size, size, 3).contiguous(), False
+    else:
+        bgr = cv2.imread(text, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise AvatarError(f"--background {text!r} is not plate, transparent, a #rrggbb colour or a readable image")
+        image = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).float() / 255
+    if image.shape[0] != size or image.shape[1] != size:
+        image = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=(size, size), mode="bilinear",
+                                                align_corners=False)[0].permute(1, 2, 0)
+    return image.contiguous(), False
+
+
+def load_driver(folder: AvatarFolder, trained):
+    """The person's driver, fitted now (and kept) if the avatar was trained without one."""
+    from avatar.motion.driver import Driver, fit_driver
+    from avatar.train.data import AvatarData
+
+    try:
+        return Driver.load(folder)
+    except AvatarError:
+        data = AvatarData(folder, 64, basis=trained.basis)
+        driver = fit_driver(folder, data.motion.numpy(), trained.avatar.rest_pose.numpy())
+        driver.save(folder)
+        return driver
+
+
+def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = "generated", mouth_scale: float = 1.0,
+                 background: str = "plate", size: int | None = None, motion_out: Path | None = None,
+                 allow_silence: bool = False, seed: int = 0) -> dict:
+    import json
+
+    from avatar.audio.features import extract_features
+    from avatar.audio.io import load_audio, load_audio_native
+    from avatar.audio.phonemes import token_names
+    from avatar.model.store import load_trained
+    from avatar.motion.nonverbal import POSE_MODES
+    from avatar.motion.visemes import SILENCE
+    from avatar.progress import progress
+    from avatar.render.frames import FrameRenderer, to_uint8
+    from avatar.video_writer import VideoWriter
+
+    if pose not in POSE_MODES:
+        raise AvatarError(f"--pose {pose!r}: choose one of {', '.join(POSE_MODES)}")
+    if mouth_scale < 0:
+        raise AvatarError("--mouth-scale must not be negative")
+    out = Path(out)
+    png_sequence = out.suffix.lower() == ".png" or str(out).endswith("/") or (out.exists() and out.is_dir())
+    wave = load_audio(Path(audio_path), 16000)
+    if len(wave) < 1600:
+        raise AvatarError(f"{audio_path} is shorter than 0.1 s; give a speech recording")
+    manifest = json.loads(folder.manifest.read_text())
+    fps = manifest["fps"]
+    count = int(round(len(wave) / 16000 * fps))
+    features = extract_features(wave, count, fps)
+    silent = float(np.max(features.energy)) < SILENCE_DBFS
+    if silent and not allow_silence:
+        raise AvatarError(f"{audio_path} is silent (peak level {np.max(features.energy):.0f} dBFS); "
+                          "add --allow-silence to render a closed-mouth video anyway")
+    if silent:
+        log.warning("%s is silent: the mouth stays closed", audio_path)
+        print(f"avatar: warning: {audio_path} is silent; rendering a closed mouth", flush=True)
+
+    trained = load_trained(folder)
+    driver = load_driver(folder, trained)
+    driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose, mouth_scale, seed)
+    if silent:
+        rest = np.tile(np.asarray(SILENCE, np.float32), (count, 1))
+        driven.codes = driver.mapping.codes(np.concatenate([rest, driven.blink[:, None]], 1))
+        driven.mouth = rest
+
+    own = manifest["width"]
+    side = int(size or own)
+    if side < 16 or side % 2:
+        raise AvatarError("--size must be an even number of pixels, at least 16")
+    from avatar.train.data import AvatarData
+
+    data = AvatarData(folder, 0, basis=trained.basis)
+    K = data.intrinsics.clone()
+    K[:2] *= side / own
+    plate, alpha = parse_background(background, data.background, side)
+    if alpha and not (png_sequence or out.suffix.lower() == ".webm"):
+        raise AvatarError("a transparent background needs --out ending in .webm (VP9 with alpha) or .png (a PNG sequence)")
+    renderer = FrameRenderer(trained, K, side, side, plate if plate is not None else torch.zeros(3))
+    codes, poses = torch.from_numpy(driven.codes), torch.from_numpy(driven.poses)
+
+    if motion_out is not None:
+        from avatar.io_utils import atomic_save_npz
+
+        atomic_save_npz(Path(motion_out), motion=driven.codes, head_pose=driven.poses, mouth=driven.mouth,
+                        blink=driven.blink, fps=np.array(fps), audio_seconds=np.array(len(wave) / 16000))
+    native, rate = load_audio_native(Path(audio_path))
+    frames = progress(range(count), total=count, desc="render")
+    if png_sequence:
+        _write_png_sequence(out, frames, renderer, codes, poses, alpha, native, rate)
+    else:
+        with VideoWriter(out, fps, side, side, audio=native, sample_rate=rate, alpha=alpha) as writer:
+            for i in frames:
+                writer.write(_frame(renderer, codes[i], poses[i], alpha))
+    return {"frames": count, "audio_seconds": round(len(wave) / 16000, 3), "pose": pose, "segments": driven.segments}
+
+
+def _frame(renderer, code, pose, alpha: bool) -> np.ndarray:
+    from avatar.render.frames import to_uint8
+
+    if not alpha:
+        return to_uint8(renderer.render(code, pose))
+    image, coverage = renderer.render_with_alpha(code, pose)
+    return np.concatenate([to_uint8(image), to_uint8(coverage[..., None])], -1)
+
+
+def _write_png_sequence(out: Path, frames, renderer, codes, poses, alpha: bool, audio: np.ndarray, rate: int) -> None:
+    import cv2
+
+    from avatar.audio.io import write_wav
+    from avatar.io_utils import atomic_dir
+
+    folder = out.with_suffix("") if out.suffix.lower() == ".png" else out
+    with atomic_dir(folder) as tmp:
+        for i in frames:
+            image = _frame(renderer, codes[i], poses[i], alpha)
+            conversion = cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR
+            cv2.imwrite(str(tmp / f"{i:06d}.png"), cv2.cvtColor(image, conversion))
+        write_wav(tmp / "audio.wav", audio, rate)

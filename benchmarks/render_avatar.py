@@ -1,0 +1,76 @@
+"""End-to-end render speed of a trained avatar: `python benchmarks/render_avatar.py [AVATAR_DIR]`.
+
+Per frame: motion code and head pose in, the expression field, fused deformation, rasterisation over the
+background plate and conversion to 8-bit RGB out, at 512 x 512 (and at the avatar's own resolution).
+Without AVATAR_DIR, an avatar is fitted quickly on the built-in sample first (few steps, the default
+recipe's Gaussian budget). Prints one JSON object with `fps_512`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def quick_avatar(workdir: Path) -> Path:
+    video = workdir / "sample.mp4"
+    out = workdir / "avatar"
+    subprocess.run([sys.executable, "-m", "avatar", "sample", "--out", str(video), "--size", "512", "--seconds", "8"], check=True,
+                   capture_output=True)
+    subprocess.run([sys.executable, "-m", "avatar", "fit", str(video), "--out", str(out), "--recipe", "gaussian",
+                    "--train.iterations", "300", "--train.resolution", "256"], check=True, capture_output=True)
+    return out
+
+
+def measure(folder: Path, size: int, frames: int = 100) -> dict:
+    import torch
+
+    from avatar.folder import AvatarFolder
+    from avatar.model.store import load_trained
+    from avatar.render.frames import FrameRenderer, to_uint8
+    from avatar.train.data import AvatarData
+
+    avatar_folder = AvatarFolder(folder)
+    trained = load_trained(avatar_folder)
+    data = AvatarData(avatar_folder, 0, basis=trained.basis)
+    K = data.intrinsics.clone()
+    K[:2] *= size / data.resolution
+    background = torch.nn.functional.interpolate(data.background.permute(2, 0, 1)[None], size=(size, size),
+                                                 mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+    renderer = FrameRenderer(trained, K, size, size, background)
+    ids = [int(data.train_ids[i % len(data.train_ids)]) for i in range(frames)]
+    for i in ids[:5]:
+        to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
+    start = time.perf_counter()
+    for i in ids:
+        to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
+    seconds = (time.perf_counter() - start) / len(ids)
+    return {"fps": round(1 / seconds, 2), "ms_per_frame": round(seconds * 1000, 2),
+            "gaussians": len(trained.avatar.head) + len(trained.avatar.torso)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("avatar", nargs="?", type=Path, help="a trained avatar folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="avatar-bench-") as tmp:
+        folder = args.avatar or quick_avatar(Path(tmp))
+        at_512 = measure(folder, 512)
+        own = json.loads((folder / "model" / "config.json").read_text())["info"]["resolution"]
+        print(json.dumps({
+            "avatar": str(args.avatar) if args.avatar else "built-in sample, quick fit",
+            "fps_512": at_512["fps"],
+            "ms_per_frame_512": at_512["ms_per_frame"],
+            "gaussians": at_512["gaussians"],
+            f"fps_{own}": measure(folder, own)["fps"],
+            "threads": os.cpu_count(),
+        }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
