@@ -33,3 +33,20 @@ def test_nvcc_compiles(tmp_path, source, arch):
     )
     assert run.returncode == 0, f"nvcc failed for {source} ({arch}):\n{run.stderr}"
     assert (tmp_path / (source + ".o")).stat().st_size > 0
+
+
+@pytest.mark.skipif(_extension.find_compiler() is None, reason="no C++ compiler")
+def test_bindings_compile_with_cuda_branch(tmp_path):
+    """bindings.cpp's CUDA dispatch (built only where torch has CUDA) still compiles here."""
+    import sysconfig
+
+    from torch.utils.cpp_extension import include_paths
+
+    src = _extension.source_dir()
+    includes = [f"-I{p}" for p in include_paths()] + [f"-I{sysconfig.get_paths()['include']}", f"-I{src}"]
+    run = subprocess.run(
+        [_extension.find_compiler(), "-std=c++20", "-fsyntax-only", "-DAVATAR_WITH_CUDA",
+         "-DTORCH_EXTENSION_NAME=avatar_kernels_check", *includes, str(src / "bindings.cpp")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
