@@ -109,7 +109,8 @@ void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk,
                 s_col[c] += w * v;
             }
             s_z += w * v_depth;
-            const vfloat v_alpha = T_here * (cv - G_after) + load(tva[b]) * inv_one_minus;
+            const vfloat cv_minus_G = cv - G_after;
+            const vfloat v_alpha = T_here * cv_minus_G + load(tva[b]) * inv_one_minus;
             // Clamped alphas carry no gradient to the Gaussian's shape or opacity.
             const vfloat a_v = select(used & lt(raw, splat(kAlphaMax)), alpha * v_alpha, splat(0.f));
             s_logo += a_v;
@@ -120,8 +121,9 @@ void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk,
             s_dx2 += a_dx * dx;
             s_dxdy += a_dx * dy;
             s_dy2 += a_dy * dy;
-            store(T[b], select(used, T_here, T_after));
-            store(G[b], select(used, alpha * cv + (splat(1.f) - alpha) * G_after, G_after));
+            // Step both back past this Gaussian: G_here = alpha cv + (1 - alpha) G_after.
+            store_where(T[b], used, T_here);
+            store_where(G[b], used, G_after + alpha * cv_minus_G);
         }
         if (!touched) continue;
         // v_sigma = -alpha v_alpha, and sigma = 0.5 a dx^2 + b dx dy + 0.5 c dy^2, dx = px - mx.

@@ -232,6 +232,15 @@ inline vfloat fast_exp(vfloat x) {
 #endif
 }
 
+// Stores the lanes of v where mask is set, leaving the others in memory untouched.
+inline void store_where(float* p, vmask mask, vfloat v) {
+#if defined(AVATAR_SIMD_AVX512)
+    _mm512_mask_storeu_ps(p, mask, v);
+#else
+    store(p, select(mask, v, load(p)));
+#endif
+}
+
 // acc + x where mask is set, acc elsewhere (one masked add on AVX-512).
 inline vfloat add_where(vfloat acc, vmask mask, vfloat x) {
 #if defined(AVATAR_SIMD_AVX512)
