@@ -72,21 +72,31 @@ void write_block(const BlendArgs& a, const TileBox& box, int block, int c0, bool
     using namespace simd;
     alignas(64) float T_out[kLanes], acc_out[NC][kLanes], dep_out[kLanes];
     alignas(64) int32_t last_out[kLanes];
-    store(T_out, s.T + s.T_stop);
-    for (int c = 0; c < NC; ++c) store(acc_out[c], s.acc[c]);
+    const vfloat T_final = s.T + s.T_stop;
+    store(T_out, T_final);
+    // Colours over the background, computed as vectors before the per-pixel interleave.
+    for (int c = 0; c < NC; ++c) store(acc_out[c], s.acc[c] + T_final * splat(bg[c]));
     store(dep_out, s.dep);
     store_i(last_out, s.last);
-    for (int l = 0; l < kLanes; ++l) {
-        const int r = block_row(block, l), col = block_col(block, l);
-        if (r >= box.rows || col >= box.cols) continue;
-        const int64_t pix = (int64_t)(box.y0 + r) * a.grid.width + box.x0 + col;
-        const float Tf = T_out[l];
-        for (int c = 0; c < NC; ++c) out.image[pix * a.channels + c0 + c] = acc_out[c][l] + Tf * bg[c];
+    alignas(64) float alpha_out[kLanes];
+    store(alpha_out, splat(1.f) - T_final);
+    // Lanes 0-7 are the block's upper row, 8-15 its lower one: one contiguous run per row.
+    const int col0 = 8 * (block & 1), row0 = 2 * (block >> 1);
+    const int width = box.cols - col0 < 8 ? box.cols - col0 : 8;
+    for (int half = 0; half < 2; ++half) {
+        const int r = row0 + half;
+        if (r >= box.rows || width <= 0) continue;
+        const int64_t pix0 = (int64_t)(box.y0 + r) * a.grid.width + box.x0 + col0;
+        const int l0 = 8 * half;
+        float* img = out.image + pix0 * a.channels + c0;
+        for (int i = 0; i < width; ++i)
+            for (int c = 0; c < NC; ++c) img[i * a.channels + c] = acc_out[c][l0 + i];
         if (first_chunk) {
-            out.alpha[pix] = 1.f - Tf;
-            out.depth[pix] = dep_out[l];
-            if (out.final_T) out.final_T[pix] = Tf;
-            if (out.last) out.last[pix] = last_out[l];
+            const size_t bytes = (size_t)width * sizeof(float);
+            memcpy(out.alpha + pix0, alpha_out + l0, bytes);
+            memcpy(out.depth + pix0, dep_out + l0, bytes);
+            if (out.final_T) memcpy(out.final_T + pix0, T_out + l0, bytes);
+            if (out.last) memcpy(out.last + pix0, last_out + l0, bytes);
         }
     }
 }
