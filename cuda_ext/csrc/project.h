@@ -192,120 +192,127 @@ AVATAR_HD bool project_gaussian_fwd(const float* mean, const float* quat, const 
     return p.visible;
 }
 
-AVATAR_HD float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
+// Gradient of project_lanes for visible Gaussians (one or sixteen at a time). v_R (row-major
+// 3x3) and v_t are each Gaussian's share of the gradient of the view matrix, v_K its share of
+// (fx, fy, cx, cy); the caller sums the shares.
+template <class Real>
+AVATAR_HD void project_lanes_bwd(const Real* mean, const Real* quat, const Real* log_scale, Real opacity_logit,
+                                 const Camera& cam, const Real* v_mean2d, const Real* v_conic, Real v_depth,
+                                 Real v_opacity, Real* v_mean, Real* v_quat, Real* v_log_scale, Real* v_opacity_logit,
+                                 Real* v_R, Real* v_t, Real* v_K) {
+    typedef ProjLanes<Real> Ln;
+    ProjectionIntermediates<Real> it;
+    project_intermediates(mean, quat, log_scale, cam, it);
+    const Real zero = Ln::constant(0.f), one = Ln::constant(1.f), two = Ln::constant(2.f);
+    const Real z = it.pc[2], inv_z = one / z, inv_z2 = inv_z * inv_z;
+    const Real o = one / (one + Ln::exp(zero - opacity_logit));
+    *v_opacity_logit = v_opacity * o * (one - o);
 
-AVATAR_HD Mat3 as_mat3(const float* m) {
-    Mat3 r;
-    for (int k = 0; k < 9; ++k) r.m[k] = m[k];
-    return r;
+    // conic = inverse(cov2d): v_cov2d = -Q V Q with V the symmetric gradient of Q.
+    const Real inv_det = one / it.det;
+    const Real qa = it.cov2d[2] * inv_det, qb = zero - it.cov2d[1] * inv_det, qc = it.cov2d[0] * inv_det;
+    const Real va = v_conic[0], vb = Ln::constant(0.5f) * v_conic[1], vc = v_conic[2];
+    const Real m00 = qa * va + qb * vb, m01 = qa * vb + qb * vc;  // Q V
+    const Real m10 = qb * va + qc * vb, m11 = qb * vb + qc * vc;
+    const Real g00 = zero - (m00 * qa + m01 * qb);
+    const Real g01 = zero - (m00 * qb + m01 * qc);
+    const Real g11 = zero - (m10 * qb + m11 * qc);
+
+    // cov2d = J C J^T + eps: v_C = J^T G J, v_J = 2 G J C.
+    const Real fx = Ln::constant(cam.fx), fy = Ln::constant(cam.fy);
+    const Real j00 = fx * inv_z, j02 = zero - fx * it.tx * inv_z2;
+    const Real j11 = fy * inv_z, j12 = zero - fy * it.ty * inv_z2;
+    const Real J[6] = {j00, zero, j02, zero, j11, j12};
+    const Real G[4] = {g00, g01, g01, g11};
+    Real GJ[6];  // G J
+    for (int a = 0; a < 2; ++a)
+        for (int k = 0; k < 3; ++k) GJ[a * 3 + k] = G[a * 2] * J[k] + G[a * 2 + 1] * J[3 + k];
+    Real vC[9];
+    for (int i = 0; i < 3; ++i)
+        for (int k = 0; k < 3; ++k) vC[i * 3 + k] = J[i] * GJ[k] + J[3 + i] * GJ[3 + k];
+    Real vJ[6];
+    for (int a = 0; a < 2; ++a)
+        for (int k = 0; k < 3; ++k)
+            vJ[a * 3 + k] = two * (GJ[a * 3] * it.cov_cam[k] + GJ[a * 3 + 1] * it.cov_cam[3 + k] +
+                                   GJ[a * 3 + 2] * it.cov_cam[6 + k]);
+
+    Real v_pc[3] = {zero, zero, v_depth};
+    // Jacobian entries through (tx, ty, z); tx = z * clamp(x / z), so a clamped tx follows z only.
+    const Real v_tx = zero - fx * inv_z2 * vJ[2];
+    const Real v_ty = zero - fy * inv_z2 * vJ[5];
+    v_pc[2] = v_pc[2] - fx * inv_z2 * vJ[0] - fy * inv_z2 * vJ[4] + two * fx * it.tx * inv_z2 * inv_z * vJ[2] +
+              two * fy * it.ty * inv_z2 * inv_z * vJ[5];
+    v_pc[2] = v_pc[2] + Ln::select(it.clamp_x, v_tx * it.tx * inv_z, zero) +
+              Ln::select(it.clamp_y, v_ty * it.ty * inv_z, zero);
+    v_pc[0] = v_pc[0] + Ln::select(it.clamp_x, zero, v_tx);
+    v_pc[1] = v_pc[1] + Ln::select(it.clamp_y, zero, v_ty);
+
+    // Intrinsics: through the Jacobian, the projected mean and, when clamped, the frustum limit
+    // L = tx / z, which moves with fx and cx as dL/dfx = -L / fx and dL/dcx = -1 / fx.
+    const Real inv_fx = Ln::constant(1.f / cam.fx), inv_fy = Ln::constant(1.f / cam.fy);
+    v_K[0] = vJ[0] * inv_z - vJ[2] * it.tx * inv_z2 + v_mean2d[0] * it.pc[0] * inv_z -
+             Ln::select(it.clamp_x, v_tx * it.tx * inv_fx, zero);
+    v_K[1] = vJ[4] * inv_z - vJ[5] * it.ty * inv_z2 + v_mean2d[1] * it.pc[1] * inv_z -
+             Ln::select(it.clamp_y, v_ty * it.ty * inv_fy, zero);
+    v_K[2] = v_mean2d[0] - Ln::select(it.clamp_x, v_tx * z * inv_fx, zero);
+    v_K[3] = v_mean2d[1] - Ln::select(it.clamp_y, v_ty * z * inv_fy, zero);
+
+    // mean2d = (fx x / z + cx, fy y / z + cy)
+    v_pc[0] = v_pc[0] + fx * inv_z * v_mean2d[0];
+    v_pc[1] = v_pc[1] + fy * inv_z * v_mean2d[1];
+    v_pc[2] = v_pc[2] - fx * it.pc[0] * inv_z2 * v_mean2d[0] - fy * it.pc[1] * inv_z2 * v_mean2d[1];
+
+    // cov_cam = Rv cov_world Rv^T and pc = Rv mean + t: v_W = Rv^T vC Rv, v_Rv = 2 vC Rv W + v_pc mean^T.
+    const float* V = cam.R.m;
+    Real CV[9];  // vC Rv
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+            CV[i * 3 + j] = vC[i * 3] * Ln::constant(V[j]) + vC[i * 3 + 1] * Ln::constant(V[3 + j]) +
+                            vC[i * 3 + 2] * Ln::constant(V[6 + j]);
+    Real vW[9];
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+            vW[i * 3 + j] = Ln::constant(V[i]) * CV[j] + Ln::constant(V[3 + i]) * CV[3 + j] +
+                            Ln::constant(V[6 + i]) * CV[6 + j];
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+            v_R[i * 3 + j] = two * (CV[i * 3] * it.cov_world[j] + CV[i * 3 + 1] * it.cov_world[3 + j] +
+                                    CV[i * 3 + 2] * it.cov_world[6 + j]) +
+                             v_pc[i] * mean[j];
+    for (int i = 0; i < 3; ++i) v_t[i] = v_pc[i];
+    for (int j = 0; j < 3; ++j)
+        v_mean[j] = Ln::constant(V[j]) * v_pc[0] + Ln::constant(V[3 + j]) * v_pc[1] + Ln::constant(V[6 + j]) * v_pc[2];
+
+    // cov_world = M M^T, M = Rq diag(s): v_M = 2 vW M.
+    Real v_s[3] = {zero, zero, zero}, g[9];
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) {
+            const Real vM = vW[i * 3] * it.Rq[j] * it.s[j] + vW[i * 3 + 1] * it.Rq[3 + j] * it.s[j] +
+                            vW[i * 3 + 2] * it.Rq[6 + j] * it.s[j];
+            const Real gij = two * vM;
+            g[i * 3 + j] = gij * it.s[j];  // d loss / d Rq
+            v_s[j] = v_s[j] + gij * it.Rq[i * 3 + j];
+        }
+    for (int j = 0; j < 3; ++j) v_log_scale[j] = v_s[j] * it.s[j];
+
+    // Rq from the unit quaternion, then back through the normalisation.
+    const Real w = it.qn[0], x = it.qn[1], y = it.qn[2], qz = it.qn[3];
+    Real v_qn[4];
+    v_qn[0] = two * (qz * (g[3] - g[1]) + y * (g[2] - g[6]) + x * (g[7] - g[5]));
+    v_qn[1] = two * (y * (g[1] + g[3]) + qz * (g[2] + g[6]) + w * (g[7] - g[5]) - two * x * (g[4] + g[8]));
+    v_qn[2] = two * (x * (g[1] + g[3]) + w * (g[2] - g[6]) + qz * (g[5] + g[7]) - two * y * (g[0] + g[8]));
+    v_qn[3] = two * (w * (g[3] - g[1]) + x * (g[2] + g[6]) + y * (g[5] + g[7]) - two * qz * (g[0] + g[4]));
+    const Real d = it.qn[0] * v_qn[0] + it.qn[1] * v_qn[1] + it.qn[2] * v_qn[2] + it.qn[3] * v_qn[3];
+    for (int i = 0; i < 4; ++i) v_quat[i] = (v_qn[i] - it.qn[i] * d) * it.q_inv_norm;
 }
 
-// Gradient of project_gaussian_fwd for a visible Gaussian. v_R (row-major 3x3) and v_t are this
-// Gaussian's share of the gradient of the view matrix, v_K its share of (fx, fy, cx, cy); the
-// caller sums the shares.
 AVATAR_HD void project_gaussian_bwd(const float* mean, const float* quat, const float* log_scale,
                                     float opacity_logit, const Camera& cam, const float* v_mean2d,
                                     const float* v_conic, float v_depth, float v_opacity, float* v_mean,
                                     float* v_quat, float* v_log_scale, float* v_opacity_logit, float* v_R,
                                     float* v_t, float* v_K) {
-    ProjectionIntermediates<float> it;
-    project_intermediates<float>(mean, quat, log_scale, cam, it);
-    const float z = it.pc[2];
-    const float o = sigmoidf(opacity_logit);
-    *v_opacity_logit = v_opacity * o * (1.f - o);
-
-    // conic = inverse(cov2d): v_cov2d = -Q V Q with V the symmetric gradient of Q.
-    const float inv_det = 1.f / it.det;
-    const float qa = it.cov2d[2] * inv_det, qb = -it.cov2d[1] * inv_det, qc = it.cov2d[0] * inv_det;
-    const float va = v_conic[0], vb = 0.5f * v_conic[1], vc = v_conic[2];
-    // Q V
-    const float m00 = qa * va + qb * vb, m01 = qa * vb + qb * vc;
-    const float m10 = qb * va + qc * vb, m11 = qb * vb + qc * vc;
-    const float g00 = -(m00 * qa + m01 * qb);
-    const float g01 = -(m00 * qb + m01 * qc);
-    const float g11 = -(m10 * qb + m11 * qc);
-
-    // cov2d = J C J^T + eps: v_C = J^T G J, v_J = 2 G J C.
-    const float j00 = cam.fx / z, j02 = -cam.fx * it.tx / (z * z);
-    const float j11 = cam.fy / z, j12 = -cam.fy * it.ty / (z * z);
-    const float J[6] = {j00, 0.f, j02, 0.f, j11, j12};
-    const float G[4] = {g00, g01, g01, g11};
-    Mat3 vC;
-    for (int i = 0; i < 3; ++i)
-        for (int k = 0; k < 3; ++k) {
-            float acc = 0.f;
-            for (int a = 0; a < 2; ++a)
-                for (int b = 0; b < 2; ++b) acc += J[a * 3 + i] * G[a * 2 + b] * J[b * 3 + k];
-            vC.m[i * 3 + k] = acc;
-        }
-    float vJ[6];
-    for (int a = 0; a < 2; ++a)
-        for (int k = 0; k < 3; ++k) {
-            float acc = 0.f;
-            for (int b = 0; b < 2; ++b)
-                for (int j = 0; j < 3; ++j) acc += G[a * 2 + b] * J[b * 3 + j] * it.cov_cam[j * 3 + k];
-            vJ[a * 3 + k] = 2.f * acc;
-        }
-
-    float v_pc[3] = {0.f, 0.f, v_depth};
-    // Jacobian entries through (tx, ty, z); tx = z * clamp(x / z), so a clamped tx follows z only.
-    const float v_tx = -cam.fx / (z * z) * vJ[2];
-    const float v_ty = -cam.fy / (z * z) * vJ[5];
-    v_pc[2] += -cam.fx / (z * z) * vJ[0] - cam.fy / (z * z) * vJ[4] +
-               2.f * cam.fx * it.tx / (z * z * z) * vJ[2] + 2.f * cam.fy * it.ty / (z * z * z) * vJ[5];
-    if (it.clamp_x) v_pc[2] += v_tx * it.tx / z; else v_pc[0] += v_tx;
-    if (it.clamp_y) v_pc[2] += v_ty * it.ty / z; else v_pc[1] += v_ty;
-
-    // Intrinsics: through the Jacobian, the projected mean and, when clamped, the frustum limit
-    // L = tx / z, which moves with fx and cx as dL/dfx = -L / fx and dL/dcx = -1 / fx.
-    v_K[0] = vJ[0] / z - vJ[2] * it.tx / (z * z) + v_mean2d[0] * it.pc[0] / z;
-    v_K[1] = vJ[4] / z - vJ[5] * it.ty / (z * z) + v_mean2d[1] * it.pc[1] / z;
-    v_K[2] = v_mean2d[0];
-    v_K[3] = v_mean2d[1];
-    if (it.clamp_x) {
-        v_K[0] -= v_tx * it.tx / cam.fx;
-        v_K[2] -= v_tx * z / cam.fx;
-    }
-    if (it.clamp_y) {
-        v_K[1] -= v_ty * it.ty / cam.fy;
-        v_K[3] -= v_ty * z / cam.fy;
-    }
-
-    // mean2d = (fx x / z + cx, fy y / z + cy)
-    v_pc[0] += cam.fx / z * v_mean2d[0];
-    v_pc[1] += cam.fy / z * v_mean2d[1];
-    v_pc[2] += -cam.fx * it.pc[0] / (z * z) * v_mean2d[0] - cam.fy * it.pc[1] / (z * z) * v_mean2d[1];
-
-    // cov_cam = Rv cov_world Rv^T and pc = Rv mean + t
-    const Mat3& Rv = cam.R;
-    const Mat3 vW = mat3_mul(mat3_mul(mat3_transpose(Rv), vC), Rv);
-    const Mat3 RvW = mat3_mul(Rv, as_mat3(it.cov_world));
-    for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) {
-            float acc = 0.f;
-            for (int k = 0; k < 3; ++k) acc += vC.m[i * 3 + k] * RvW.m[k * 3 + j];
-            v_R[i * 3 + j] = 2.f * acc + v_pc[i] * mean[j];
-        }
-    for (int i = 0; i < 3; ++i) v_t[i] = v_pc[i];
-    mat3_tvec(Rv, v_pc, v_mean);
-
-    // cov_world = M M^T, M = Rq diag(s): v_M = 2 vW M.
-    Mat3 M;
-    for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) M.m[i * 3 + j] = it.Rq[i * 3 + j] * it.s[j];
-    const Mat3 vM = mat3_mul(vW, M);
-    Mat3 vRq;
-    float v_s[3] = {0.f, 0.f, 0.f};
-    for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) {
-            const float g = 2.f * vM.m[i * 3 + j];
-            vRq.m[i * 3 + j] = g * it.s[j];
-            v_s[j] += g * it.Rq[i * 3 + j];
-        }
-    for (int j = 0; j < 3; ++j) v_log_scale[j] = v_s[j] * it.s[j];
-    float v_qn[4];
-    quat_to_rotmat_bwd(it.qn[0], it.qn[1], it.qn[2], it.qn[3], vRq, v_qn);
-    quat_normalize_bwd(it.qn, it.q_inv_norm, v_qn, v_quat);
+    project_lanes_bwd<float>(mean, quat, log_scale, opacity_logit, cam, v_mean2d, v_conic, v_depth, v_opacity, v_mean,
+                             v_quat, v_log_scale, v_opacity_logit, v_R, v_t, v_K);
 }
 
 }  // namespace avatar

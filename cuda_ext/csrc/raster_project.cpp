@@ -1,4 +1,4 @@
-// CPU loops over project.h: sixteen Gaussians per iteration forward (AVX-512), one backward.
+// CPU loops over project.h: sixteen Gaussians per iteration with AVX-512, one otherwise.
 #include <string.h>
 
 #include <vector>
@@ -97,7 +97,53 @@ void project_backward(int64_t n, const float* means, const float* quats, const f
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
         double* acc = partial.data() + blk * 16;
         const int64_t end = (blk + 1) * kBlock < n ? (blk + 1) * kBlock : n;
-        for (int64_t i = blk * kBlock; i < end; ++i) {
+        int64_t i = blk * kBlock;
+#if defined(AVATAR_SIMD_AVX512)
+        // Sixteen Gaussians at a time through the vector instantiation of project_lanes_bwd.
+        using namespace simd;
+        const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        auto strided = [&](const float* base, int stride, int k) {
+            return _mm512_i32gather_ps(_mm512_add_epi32(_mm512_mullo_epi32(lane, _mm512_set1_epi32(stride)),
+                                                        _mm512_set1_epi32(k)),
+                                       base, 4);
+        };
+        vfloat share[16];
+        for (int k = 0; k < 16; ++k) share[k] = splat(0.f);
+        for (; i + kLanes <= end; i += kLanes) {
+            vfloat m[3], q[4], ls[3], vm2[2], vcon[3];
+            for (int k = 0; k < 3; ++k) {
+                m[k] = strided(means + 3 * i, 3, k);
+                ls[k] = strided(log_scales + 3 * i, 3, k);
+                vcon[k] = strided(v_conics + 3 * i, 3, k);
+            }
+            for (int k = 0; k < 4; ++k) q[k] = strided(quats + 4 * i, 4, k);
+            for (int k = 0; k < 2; ++k) vm2[k] = strided(v_means2d + 2 * i, 2, k);
+            const __m512i rx = _mm512_i32gather_epi32(_mm512_slli_epi32(lane, 1), radii + 2 * i, 4);
+            const __m512i ry = _mm512_i32gather_epi32(_mm512_add_epi32(_mm512_slli_epi32(lane, 1), _mm512_set1_epi32(1)),
+                                                      radii + 2 * i, 4);
+            const __mmask16 visible = _mm512_cmpgt_epi32_mask(_mm512_or_si512(rx, ry), _mm512_setzero_si512());
+            vfloat vmean[3], vquat[4], vls[3], vlogit, vR[9], vt[3], vK[4];
+            project_lanes_bwd<vfloat>(m, q, ls, load(opacity_logits + i), cam, vm2, vcon, load(v_depths + i),
+                                      load(v_opacities + i), vmean, vquat, vls, &vlogit, vR, vt, vK);
+            // Culled lanes hold garbage (possibly NaN from z <= 0): select, never multiply, them away.
+            alignas(64) float out[11][kLanes];
+            for (int k = 0; k < 3; ++k) store(out[k], select(visible, vmean[k], splat(0.f)));
+            for (int k = 0; k < 4; ++k) store(out[3 + k], select(visible, vquat[k], splat(0.f)));
+            for (int k = 0; k < 3; ++k) store(out[7 + k], select(visible, vls[k], splat(0.f)));
+            store(v_opacity_logits + i, select(visible, vlogit, splat(0.f)));
+            for (int l = 0; l < kLanes; ++l) {
+                const int64_t g = i + l;
+                for (int k = 0; k < 3; ++k) v_means[3 * g + k] = out[k][l];
+                for (int k = 0; k < 4; ++k) v_quats[4 * g + k] = out[3 + k][l];
+                for (int k = 0; k < 3; ++k) v_log_scales[3 * g + k] = out[7 + k][l];
+            }
+            for (int k = 0; k < 9; ++k) share[k] = add_where(share[k], visible, vR[k]);
+            for (int k = 0; k < 3; ++k) share[9 + k] = add_where(share[9 + k], visible, vt[k]);
+            for (int k = 0; k < 4; ++k) share[12 + k] = add_where(share[12 + k], visible, vK[k]);
+        }
+        for (int k = 0; k < 16; ++k) acc[k] += hsum(share[k]);
+#endif
+        for (; i < end; ++i) {
             float* vm = v_means + 3 * i;
             float* vq = v_quats + 4 * i;
             float* vs = v_log_scales + 3 * i;
