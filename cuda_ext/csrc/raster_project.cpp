@@ -39,8 +39,8 @@ void project_forward(int64_t n, const float* means, const float* quats, const fl
     using namespace simd;
     // Blocks of sixteen Gaussians through the vector instantiation of project_lanes; the ragged
     // end (or every Gaussian, without AVX-512) through the scalar one.
-    const int64_t n_blocks = n / kLanes;
 #if defined(AVATAR_SIMD_AVX512)
+    const int64_t n_blocks = n / kLanes;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 64)
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
