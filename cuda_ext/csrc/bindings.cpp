@@ -291,8 +291,14 @@ std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<
     check(tables, "tables");
     const auto p = hash_params(tables, resolutions, box_min, box_max);
     const int64_t n = points.size(0);
-    Tensor v_tables = need_tables ? torch::zeros_like(tables) : Tensor();
-    Tensor v_points = need_points ? torch::zeros_like(points) : Tensor();
+    Tensor v_tables, v_points;
+    if (points.is_cuda()) {
+        v_tables = need_tables ? torch::zeros_like(tables) : Tensor();
+        v_points = need_points ? torch::zeros_like(points) : Tensor();
+    } else {
+        v_tables = need_tables ? avatar::pooled_zeros(tables.sizes(), tables.options()) : Tensor();
+        v_points = need_points ? avatar::pooled_zeros(points.sizes(), points.options()) : Tensor();
+    }
     float* vt = need_tables ? v_tables.data_ptr<float>() : nullptr;
     float* vp = need_points ? v_points.data_ptr<float>() : nullptr;
     if (points.is_cuda()) {

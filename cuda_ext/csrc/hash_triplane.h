@@ -124,13 +124,23 @@ AVATAR_HD void hash_level_fwd(Real u01, Real v01, const HashLevel& L, const floa
     typedef HashLanes<Real> Ln;
     const PlaneCell<Real> c = locate_cell(u01, v01, L);
     const float* t = tables + L.offset;
-    const Real one = Ln::constant(1.f);
-    const Real w[4] = {(one - c.fu) * (one - c.fv), c.fu * (one - c.fv), (one - c.fu) * c.fv, c.fu * c.fv};
+    Real w[4];
+    corner_weights(c, w);
     for (int f = 0; f < F; ++f) {
         Real acc = w[0] * Ln::gather(t, c.index[0], F, f);
         for (int k = 1; k < 4; ++k) acc = acc + w[k] * Ln::gather(t, c.index[k], F, f);
         out[f] = acc;
     }
+}
+
+// Bilinear weights of a cell's corners, in PlaneCell::index order.
+template <class Real>
+AVATAR_HD void corner_weights(const PlaneCell<Real>& c, Real* w) {
+    const Real one = HashLanes<Real>::constant(1.f);
+    w[0] = (one - c.fu) * (one - c.fv);
+    w[1] = c.fu * (one - c.fv);
+    w[2] = (one - c.fu) * c.fv;
+    w[3] = c.fu * c.fv;
 }
 
 // Gradient of hash_level_fwd for the table: add(ptr, value) accumulates (a plain add on the CPU,
@@ -139,10 +149,31 @@ template <int F, class AddFn>
 AVATAR_HD void hash_level_bwd_table(const float* unit, const HashLevel& L, const float* v_out, float* v_tables,
                                     AddFn add) {
     const PlaneCell<float> c = locate_cell(unit[L.a0], unit[L.a1], L);
-    const float w[4] = {(1.f - c.fu) * (1.f - c.fv), c.fu * (1.f - c.fv), (1.f - c.fu) * c.fv, c.fu * c.fv};
+    float w[4];
+    corner_weights(c, w);
     float* t = v_tables + L.offset;
     for (int k = 0; k < 4; ++k)
         for (int f = 0; f < F; ++f) add(t + (int64_t)c.index[k] * F + f, w[k] * v_out[f]);
+}
+
+// Gradient of hash_level_fwd for the point's two plane coordinates, in grid units:
+// d/du and d/dv of sum_f v_out[f] feature_f, with u = u01 * res.
+template <int F, class Real>
+AVATAR_HD void hash_level_grad_uv(Real u01, Real v01, const HashLevel& L, const float* tables, const Real* v_out,
+                                  Real* g_u, Real* g_v) {
+    typedef HashLanes<Real> Ln;
+    const PlaneCell<Real> c = locate_cell(u01, v01, L);
+    const float* t = tables + L.offset;
+    const Real one = Ln::constant(1.f);
+    Real gu = Ln::constant(0.f), gv = Ln::constant(0.f);
+    for (int f = 0; f < F; ++f) {
+        const Real t0 = Ln::gather(t, c.index[0], F, f), t1 = Ln::gather(t, c.index[1], F, f);
+        const Real t2 = Ln::gather(t, c.index[2], F, f), t3 = Ln::gather(t, c.index[3], F, f);
+        gu = gu + v_out[f] * ((one - c.fv) * (t1 - t0) + c.fv * (t3 - t2));
+        gv = gv + v_out[f] * ((one - c.fu) * (t2 - t0) + c.fu * (t3 - t1));
+    }
+    *g_u = gu;
+    *g_v = gv;
 }
 
 // Gradient of hash_level_fwd for the point, added to v_point[3]. inside[] from normalise_point.
@@ -150,15 +181,8 @@ template <int F>
 AVATAR_HD void hash_level_bwd_point(const float* unit, const bool* inside, const HashLevel& L,
                                     const HashTriplaneParams& p, const float* tables, const float* v_out,
                                     float* v_point) {
-    const PlaneCell<float> c = locate_cell(unit[L.a0], unit[L.a1], L);
-    const float* t = tables + L.offset;
-    float g_u = 0.f, g_v = 0.f;
-    for (int f = 0; f < F; ++f) {
-        const float t0 = t[(int64_t)c.index[0] * F + f], t1 = t[(int64_t)c.index[1] * F + f];
-        const float t2 = t[(int64_t)c.index[2] * F + f], t3 = t[(int64_t)c.index[3] * F + f];
-        g_u += v_out[f] * ((1.f - c.fv) * (t1 - t0) + c.fv * (t3 - t2));
-        g_v += v_out[f] * ((1.f - c.fu) * (t2 - t0) + c.fu * (t3 - t1));
-    }
+    float g_u, g_v;
+    hash_level_grad_uv<F>(unit[L.a0], unit[L.a1], L, tables, v_out, &g_u, &g_v);
     if (inside[L.a0]) v_point[L.a0] += g_u * L.res * p.inv_extent[L.a0];
     if (inside[L.a1]) v_point[L.a1] += g_v * L.res * p.inv_extent[L.a1];
 }

@@ -51,6 +51,8 @@ namespace cpu {
 
 namespace {
 
+inline void add_to(float* dst, float v) { *dst += v; }
+
 // Normalised coordinates in structure-of-arrays form, unit[a * n + i], so that sixteen points'
 // coordinate on one axis are one vector load; inside (optional) as normalise_point gives it.
 void normalise_points(int64_t n, const float* points, const HashTriplaneParams& p, float* unit, bool* inside,
@@ -108,43 +110,96 @@ void hash_triplane_forward(int64_t n, const float* points, const float* tables, 
 void hash_triplane_backward(int64_t n, const float* points, const float* tables, const HashTriplaneParams& p,
                             const float* v_out, float* v_tables, float* v_points, int nthreads) {
     const int tasks = 3 * p.levels;
-    std::vector<float> unit_soa((size_t)n * 3);
-    std::unique_ptr<bool[]> inside(new bool[(size_t)n * 3 + 1]);
-    normalise_points(n, points, p, unit_soa.data(), inside.get(), nthreads);
-    auto add = [](float* dst, float v) { *dst += v; };
+    static thread_local std::vector<float> cached_unit;
+    static thread_local std::vector<float> cached_slope;
+    std::vector<float>& unit = cached_unit;
+    unit.resize((size_t)n * 3);
+    // slope[a * n + i]: d(unit coordinate)/d(point coordinate) along axis a, 0 where clamped.
+    std::vector<float>& slope = cached_slope;
+    slope.resize((size_t)n * 3);
+    {
+        std::unique_ptr<bool[]> inside(new bool[(size_t)n * 3 + 1]);
+        normalise_points(n, points, p, unit.data(), inside.get(), nthreads);
+        for (int64_t i = 0; i < n; ++i)
+            for (int a = 0; a < 3; ++a) slope[a * n + i] = inside[3 * i + a] ? p.inv_extent[a] : 0.f;
+    }
     dispatch_features(p.features, [&]<int F>() {
         if (v_tables) {
-            // One thread owns each table: no atomics, and sums always run in point order, so the
-            // gradient is the same on every run and for every thread count.
+            // One thread owns each table: no atomics, and the adds always run in point order
+            // (corner, then feature, within a point), so the gradient is the same on every run and
+            // for every thread count. Cells are located sixteen points at a time; the adds stay
+            // scalar because lanes may hit the same row.
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
             for (int task = 0; task < tasks; ++task) {
                 const HashLevel L = hash_level(p, task / p.levels, task % p.levels);
                 const float* v = v_out + (size_t)task * F * n;
-                for (int64_t i = 0; i < n; ++i) {
-                    const float unit[3] = {unit_soa[i], unit_soa[n + i], unit_soa[2 * n + i]};
+                int64_t i = 0;
+#if defined(AVATAR_SIMD_AVX512)
+                const float* ua = unit.data() + L.a0 * n;
+                const float* ub = unit.data() + L.a1 * n;
+                float* t = v_tables + L.offset;
+                for (; i + simd::kLanes <= n; i += simd::kLanes) {
+                    const PlaneCell<simd::vfloat> c = locate_cell(simd::load(ua + i), simd::load(ub + i), L);
+                    simd::vfloat w[4];
+                    corner_weights(c, w);
+                    alignas(64) int32_t rows[4][simd::kLanes];
+                    alignas(64) float weights[4][simd::kLanes];
+                    for (int k = 0; k < 4; ++k) {
+                        _mm512_store_si512(rows[k], c.index[k]);
+                        simd::store(weights[k], w[k]);
+                    }
+                    for (int l = 0; l < simd::kLanes; ++l)
+                        for (int k = 0; k < 4; ++k) {
+                            float* row = t + (int64_t)(uint32_t)rows[k][l] * F;
+                            for (int f = 0; f < F; ++f) row[f] += weights[k][l] * v[f * n + i + l];
+                        }
+                }
+#endif
+                for (; i < n; ++i) {
+                    const float u[3] = {unit[i], unit[n + i], unit[2 * n + i]};
                     float g[F];
                     for (int f = 0; f < F; ++f) g[f] = v[f * n + i];
-                    hash_level_bwd_table<F>(unit, L, g, v_tables, add);
+                    hash_level_bwd_table<F>(u, L, g, v_tables, add_to);
                 }
             }
         }
         if (v_points) {
-            // Blocks of points, every table per block: each point's gradient sums over all tables.
-            constexpr int64_t kBlock = 256;
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 2048)
-            for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
-                const int64_t i1 = std::min(i0 + kBlock, n);
-                for (int64_t i = i0; i < i1; ++i) v_points[3 * i] = v_points[3 * i + 1] = v_points[3 * i + 2] = 0.f;
+            // Point chunks in parallel, every table per chunk (a point's gradient sums over all of
+            // them), sixteen points per vector.
+            constexpr int64_t kChunk = 2048;
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
+            for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
+                const int64_t i1 = std::min(i0 + kChunk, n);
+                float acc[3][kChunk];
+                for (int a = 0; a < 3; ++a)
+                    for (int64_t i = 0; i < i1 - i0; ++i) acc[a][i] = 0.f;
                 for (int task = 0; task < tasks; ++task) {
                     const HashLevel L = hash_level(p, task / p.levels, task % p.levels);
+                    const float* ua = unit.data() + L.a0 * n;
+                    const float* ub = unit.data() + L.a1 * n;
                     const float* v = v_out + (size_t)task * F * n;
-                    for (int64_t i = i0; i < i1; ++i) {
-                        const float unit[3] = {unit_soa[i], unit_soa[n + i], unit_soa[2 * n + i]};
-                        float g[F];
+                    int64_t i = i0;
+#if defined(AVATAR_SIMD_AVX512)
+                    for (; i + simd::kLanes <= i1; i += simd::kLanes) {
+                        simd::vfloat g[F], gu, gv;
+                        for (int f = 0; f < F; ++f) g[f] = simd::load(v + f * n + i);
+                        hash_level_grad_uv<F>(simd::load(ua + i), simd::load(ub + i), L, tables, g, &gu, &gv);
+                        float* pa = acc[L.a0] + (i - i0);
+                        float* pb = acc[L.a1] + (i - i0);
+                        simd::store(pa, simd::load(pa) + gu * simd::splat(L.res) * simd::load(slope.data() + L.a0 * n + i));
+                        simd::store(pb, simd::load(pb) + gv * simd::splat(L.res) * simd::load(slope.data() + L.a1 * n + i));
+                    }
+#endif
+                    for (; i < i1; ++i) {
+                        float g[F], gu, gv;
                         for (int f = 0; f < F; ++f) g[f] = v[f * n + i];
-                        hash_level_bwd_point<F>(unit, inside.get() + 3 * i, L, p, tables, g, v_points + 3 * i);
+                        hash_level_grad_uv<F>(ua[i], ub[i], L, tables, g, &gu, &gv);
+                        acc[L.a0][i - i0] += gu * L.res * slope[L.a0 * n + i];
+                        acc[L.a1][i - i0] += gv * L.res * slope[L.a1 * n + i];
                     }
                 }
+                for (int64_t i = i0; i < i1; ++i)
+                    for (int a = 0; a < 3; ++a) v_points[3 * i + a] = acc[a][i - i0];
             }
         }
     });
