@@ -21,10 +21,15 @@ $(STAMP): setup.py
 models: $(STAMP)
 	$(BIN)/avatar models fetch
 
+# The built-in sample -> a preview-recipe avatar (fewer steps than a real fit) -> a replay of its own video
+# and a clip of it saying something it never heard.
 demo: setup
 	$(BIN)/avatar sample --out $(DEMO)/sample.mp4
-	$(BIN)/avatar preprocess $(DEMO)/sample.mp4 --out $(DEMO)/avatar
-	@echo "demo done: the avatar folder is $(DEMO)/avatar (preview: $(DEMO)/avatar/data/preview.mp4)"
+	$(BIN)/avatar fit $(DEMO)/sample.mp4 --out $(DEMO)/avatar --recipe preview --train.iterations 2500 --force
+	$(BIN)/avatar render $(DEMO)/avatar --replay --out $(DEMO)/replay.mp4
+	$(BIN)/avatar speak "Good morning. I can say anything you type, in any language espeak knows." --out $(DEMO)/speech.wav
+	$(BIN)/avatar render $(DEMO)/avatar --audio $(DEMO)/speech.wav --out $(DEMO)/talking.mp4
+	@echo "demo done: $(DEMO)/talking.mp4 (new speech), $(DEMO)/replay.mp4 (its own motion), avatar folder $(DEMO)/avatar"
 
 test: setup
 	$(BIN)/python -m pytest -q tests

@@ -61,6 +61,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_speak(args: argparse.Namespace) -> int:
+    from avatar.audio.io import write_wav
+    from avatar.speech_synth import synthesize
+
+    samples, rate = synthesize(args.text, voice=args.voice, words_per_minute=args.rate)
+    if len(samples) == 0:
+        raise AvatarError("espeak-ng produced no sound for that text; give some words to say")
+    write_wav(Path(args.out), samples, rate)
+    print(f"speech: {args.out} ({len(samples) / rate:.1f} s)")
+    return 0
+
+
 def cmd_preprocess(args: argparse.Namespace) -> int:
     from avatar.preprocess import run_preprocess
 
@@ -158,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", default=None, help="what the sample says (synthesised offline)")
     p.add_argument("--seed", type=int, default=0, help="seed of the head motion")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("speak", help="synthesise speech from text, offline (espeak-ng), to drive an avatar with")
+    p.add_argument("text", help="what to say")
+    p.add_argument("--out", required=True, help="output .wav")
+    p.add_argument("--voice", default="en-us", help="espeak-ng voice / language code: en-us, de, fr, es, cmn, ...")
+    p.add_argument("--rate", type=int, default=160, help="words per minute")
+    p.set_defaults(func=cmd_speak)
 
     p = sub.add_parser("preprocess", help="decode, track, solve poses, segment and extract audio features")
     p.add_argument("video", help="input video (any container PyAV reads)")

@@ -33,3 +33,20 @@ def sample_avatar(sample_video, tmp_path_factory):
     from avatar.preprocess import run_preprocess
 
     return run_preprocess(sample_video, tmp_path_factory.mktemp("avatar") / "sample", AvatarConfig())
+
+
+@pytest.fixture(scope="session")
+def trained_sample(sample_avatar, tmp_path_factory):
+    """The sample with a small avatar trained on it (shared: tests must not change it)."""
+    import shutil
+
+    from tiny import tiny_config
+
+    from avatar.folder import AvatarFolder
+    from avatar.train.run import train_avatar
+
+    target = tmp_path_factory.mktemp("trained") / "avatar"
+    shutil.copytree(sample_avatar.root, target, ignore=shutil.ignore_patterns("model", "eval", "logs"))
+    folder = AvatarFolder(target)
+    train_avatar(folder, tiny_config(160), "preview")
+    return folder

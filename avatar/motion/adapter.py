@@ -48,16 +48,24 @@ class AdapterReport:
 
 
 def train_adapter(inputs: np.ndarray, base: np.ndarray, target: np.ndarray, train: np.ndarray, validation: np.ndarray,
-                  steps: int = 800, window: int = 64, batch: int = 16, seed: int = 0) -> tuple[Adapter, AdapterReport]:
-    """inputs [T, I] audio-side features; base [T, O] the prior's prediction; target [T, O] the tracked values.
+                  weights: np.ndarray | None = None, steps: int = 800, window: int = 64, batch: int = 16,
+                  seed: int = 0) -> tuple[Adapter, AdapterReport]:
+    """inputs [T, I] audio-side features; base [T, O] the prior's prediction; target [T, O] the tracked values;
+    weights [T] how much each frame counts (the driver gives silent frames none: there the prior closes the
+    mouth, whatever the person did while pausing in their video).
 
     `train` and `validation` are [start, end) frame ranges. Returns the adapter with the best validation
-    error (mean absolute error over frames and outputs).
+    error (weighted mean absolute error over frames and outputs).
     """
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(inputs).float()
     residual = torch.from_numpy(target - base).float()
+    w = torch.ones(len(x)) if weights is None else torch.from_numpy(np.asarray(weights, np.float32))
+
+    def weighted_error(prediction: Tensor, a: int, b: int) -> float:
+        frame = (prediction - residual[a:b]).abs().mean(1)
+        return float((frame * w[a:b]).sum() / w[a:b].sum().clamp_min(1e-6))
     model = Adapter(x.shape[1], residual.shape[1])
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
     t0, t1 = int(train[0]), int(train[1])
@@ -69,17 +77,18 @@ def train_adapter(inputs: np.ndarray, base: np.ndarray, target: np.ndarray, trai
         with torch.no_grad():
             out = model(x[None, v0:v1])[0]
         model.train()
-        return float((out - residual[v0:v1]).abs().mean())
+        return weighted_error(out, v0, v1)
 
     if v1 <= v0:  # no held-out frames: validate on the last tenth of the training range
         v0, v1 = t1 - max(1, (t1 - t0) // 10), t1
     best, best_state, best_error = 0, {k: v.clone() for k, v in model.state_dict().items()}, validation_error()
-    prior_error = float(residual[v0:v1].abs().mean())
+    prior_error = weighted_error(torch.zeros_like(residual[v0:v1]), v0, v1)
     for step in range(steps):
         starts = t0 + torch.randint(span, (batch,), generator=g)
         xb = torch.stack([x[s: s + window] for s in starts.tolist()])
         yb = torch.stack([residual[s: s + window] for s in starts.tolist()])
-        loss = (model(xb) - yb).abs().mean()
+        wb = torch.stack([w[s: s + window] for s in starts.tolist()])
+        loss = ((model(xb) - yb).abs().mean(2) * wb).sum() / wb.sum().clamp_min(1e-6)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -91,5 +100,5 @@ def train_adapter(inputs: np.ndarray, base: np.ndarray, target: np.ndarray, trai
     model.load_state_dict(best_state)
     model.eval()
     with torch.no_grad():
-        train_error = float((model(x[None, t0:t1])[0] - residual[t0:t1]).abs().mean())
+        train_error = weighted_error(model(x[None, t0:t1])[0], t0, t1)
     return model, AdapterReport(train_error, best_error, prior_error, best)

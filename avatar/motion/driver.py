@@ -14,9 +14,9 @@ from avatar.io_utils import atomic_path, atomic_write_json
 from avatar.motion.adapter import Adapter, AdapterReport, adapted_dims, train_adapter
 from avatar.motion.mapping import ALL_CHANNELS, ChannelMap, tracked_channels
 from avatar.motion.nonverbal import BlinkStats, PoseLibrary
-from avatar.motion.prior import loudness, mouth_curves, viseme_posteriors
+from avatar.motion.prior import loudness, mouth_curves, silence_gate, viseme_posteriors
 
-LEAD_S = 0.12
+LEAD_S = 0.08
 """The lips lead the phoneme recogniser's timing by about three frames at 25 fps (measured on real
 speakers: best mouth-opening correlation and lip-closure contrast)."""
 DRIVER_WEIGHTS, DRIVER_META = "driver.safetensors", "driver.json"
@@ -29,6 +29,11 @@ def audio_inputs(ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: 
     visemes, mass = viseme_posteriors(ppg, tokens)
     inputs = np.concatenate([mouth, visemes, mass[:, None], loudness(energy)[:, None], (pitch > 0)[:, None]], 1)
     return inputs.astype(np.float32), mouth
+
+
+def speaking(energy: np.ndarray, fps: float) -> np.ndarray:
+    """[T] 1 while speaking, 0 in sustained silence (where the prior alone decides: mouth closed)."""
+    return silence_gate(loudness(energy), fps)
 
 
 @dataclass
@@ -58,7 +63,7 @@ class Driver:
         if self.adapter is not None:
             with torch.no_grad():
                 correction = self.adapter(torch.from_numpy(inputs)[None])[0].numpy()
-            codes[:, self.dims] += mouth_scale * correction
+            codes[:, self.dims] += mouth_scale * speaking(energy, fps)[:, None] * correction
         segments: list[int] = []
         if pose == "still":
             poses = self.poses.still(len(mouth))
@@ -112,7 +117,7 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     names = [str(n) for n in tracking["blendshape_names"]]
     train, test = manifest["split"]["train"], manifest["split"]["test"]
     valid = tracking["valid"]
-    channels = tracked_channels(tracking["blendshapes"], names)
+    channels = tracked_channels(tracking["blendshapes"], names, tracking["landmarks"])
     rows = np.flatnonzero(valid[train[0]:train[1]]) + train[0]
     mapping = ChannelMap.fit(channels[rows], codes[rows])
     blinks = BlinkStats.measure(channels[:, ALL_CHANNELS.index("blink")] / mapping.scale[ALL_CHANNELS.index("blink")], fps)
@@ -122,7 +127,8 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     # The adapter learns what the prior misses: the tracked code minus the code the prior's mouth (plus the
     # true blinks) maps to.
     base = mapping.codes(np.concatenate([mouth, mapping.normalise(channels)[:, -1:]], 1))
-    adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test), steps=steps, seed=seed)
+    adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test),
+                                    weights=speaking(features["energy"], fps) * valid, steps=steps, seed=seed)
     poses = PoseLibrary(tracking["head_pose"][train[0]:train[1]].astype(np.float32), loudness(features["energy"])[train[0]:train[1]],
                         rest_pose.astype(np.float32), fps)
     summary = _report(report, blinks)

@@ -1,8 +1,8 @@
 """From the prior's mouth channels (and a blink channel) to this person's full motion code.
 
-The six mouth channels and the blink are read off the person's tracked blendshapes; each is scaled so
-that 1 is the person's own strong value (95th percentile over the training frames), and a ridge
-regression over the training frames maps them to the whole motion code. The prior then speaks in the
+The six mouth channels and the blink are measured on the person's tracked frames; each is scaled so
+that 1 is the person's own strong value (95th percentile over the training frames, 1 for closure), and
+a ridge regression over the training frames maps them to the whole motion code. The prior then speaks in the
 person's range, and the code's other parts (expression coefficients, cheeks, the rest of the mouth)
 follow the way they do for this person.
 """
@@ -14,22 +14,32 @@ import numpy as np
 
 from avatar.motion.visemes import CHANNELS
 
-SOURCES = {
-    "jaw_open": ("jawOpen",),
-    "lip_close": ("mouthPressLeft", "mouthPressRight", "mouthClose"),
-    "funnel": ("mouthFunnel",),
-    "pucker": ("mouthPucker",),
-    "stretch": ("mouthStretchLeft", "mouthStretchRight"),
-    "roll": ("mouthRollLower", "mouthRollUpper"),
-    "blink": ("eyeBlinkLeft", "eyeBlinkRight"),
-}
 ALL_CHANNELS = CHANNELS + ("blink",)
+_BLENDSHAPES = {"funnel": ("mouthFunnel",), "roll": ("mouthRollLower", "mouthRollUpper"), "blink": ("eyeBlinkLeft", "eyeBlinkRight")}
 
 
-def tracked_channels(blendshapes: np.ndarray, names: list[str]) -> np.ndarray:
-    """[T, 7] raw channel values (mean of their blendshapes) from tracked blendshapes [T, 52]."""
+def tracked_channels(blendshapes: np.ndarray, names: list[str], landmarks: np.ndarray) -> np.ndarray:
+    """[T, 7] channel values measured on tracked frames.
+
+    Opening, closure, pucker and stretch are measured on the lips themselves (landmarks): MediaPipe's
+    mouthClose and mouthPucker scores do not mean what their names say for most people (mouthClose rises
+    as the mouth opens). Funnel, roll and blink come from the blendshapes.
+    """
     index = {n: i for i, n in enumerate(names)}
-    return np.stack([blendshapes[:, [index[n] for n in SOURCES[c]]].mean(1) for c in ALL_CHANNELS], 1).astype(np.float32)
+    gap = np.linalg.norm(landmarks[:, 13] - landmarks[:, 14], axis=-1)
+    width = np.linalg.norm(landmarks[:, 61] - landmarks[:, 291], axis=-1)
+    opening = gap / np.maximum(width, 1e-6)
+    typical_width = np.median(width)
+    typical_opening = max(float(np.median(opening)), 1e-3)
+    values = {
+        "jaw_open": opening,
+        "lip_close": np.clip(1 - opening / (0.5 * typical_opening), 0, 1),
+        "pucker": np.clip(1 - width / typical_width, 0, None),
+        "stretch": np.clip(width / typical_width - 1, 0, None),
+    }
+    for channel, sources in _BLENDSHAPES.items():
+        values[channel] = blendshapes[:, [index[n] for n in sources]].mean(1)
+    return np.stack([values[c] for c in ALL_CHANNELS], 1).astype(np.float32)
 
 
 @dataclass
@@ -41,6 +51,7 @@ class ChannelMap:
     @classmethod
     def fit(cls, channels: np.ndarray, codes: np.ndarray, ridge: float = 1e-2) -> "ChannelMap":
         scale = np.maximum(np.percentile(channels, 95, axis=0), 1e-3).astype(np.float32)
+        scale[ALL_CHANNELS.index("lip_close")] = 1.0  # closure is already 0..1
         x = channels / scale
         x1 = np.concatenate([x, np.ones((len(x), 1))], 1)
         reg = ridge * len(x) * np.eye(x1.shape[1])

@@ -1,7 +1,6 @@
 import shutil
 
 import pytest
-from tiny import tiny_config
 
 from avatar.folder import AvatarFolder
 
@@ -12,14 +11,3 @@ def avatar_copy(sample_avatar, tmp_path) -> AvatarFolder:
     target = tmp_path / "avatar"
     shutil.copytree(sample_avatar.root, target, ignore=shutil.ignore_patterns("model", "eval", "logs"))
     return AvatarFolder(target)
-
-
-@pytest.fixture(scope="module")
-def trained_sample(sample_avatar, tmp_path_factory) -> AvatarFolder:
-    from avatar.train.run import train_avatar
-
-    target = tmp_path_factory.mktemp("trained") / "avatar"
-    shutil.copytree(sample_avatar.root, target, ignore=shutil.ignore_patterns("model", "eval", "logs"))
-    folder = AvatarFolder(target)
-    train_avatar(folder, tiny_config(160), "preview")
-    return folder
