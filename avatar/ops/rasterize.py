@@ -22,7 +22,7 @@ from torch import Tensor
 
 from avatar.ops import _backend, _extension
 from avatar.ops._checks import check_finite, check_float, check_same_device, check_shape
-from avatar.ops.rasterize_ref import blend_gaussians_ref, expected_depth, project_gaussians_ref
+from avatar.ops.rasterize_ref import blend_gaussians_ref, project_gaussians_ref
 
 OP = "rasterize_gaussians"
 
@@ -80,7 +80,7 @@ class _BlendGaussians(torch.autograd.Function):
         image, alpha, depth, *replay = ext.blend_fwd(*inputs, radii.to(torch.int32).contiguous(), bg, width, height,
                                                      need_backward)
         if need_backward:
-            ctx.save_for_backward(*inputs, *replay, *([] if bg is None else [bg]))
+            ctx.save_for_backward(*inputs, depth, *replay, *([] if bg is None else [bg]))
         ctx.has_background = bg is not None
         return image, alpha, depth
 
@@ -88,11 +88,11 @@ class _BlendGaussians(torch.autograd.Function):
     def backward(ctx, v_image, v_alpha, v_depth):
         saved = list(ctx.saved_tensors)
         bg = saved.pop() if ctx.has_background else None
-        means2d, conics, opacities, depths, colors, final_T, last, *bins = saved
+        means2d, conics, opacities, depths, colors, depth, final_T, last, *bins = saved
         height, width = final_T.shape
         v_image = final_T.new_zeros(height, width, colors.shape[1]) if v_image is None else _f32(v_image)
         v_means2d, v_conics, v_opacities, v_depths, v_colors = _extension.load().blend_bwd(
-            means2d, conics, opacities, depths, colors, bg, width, height, final_T, last, *bins, v_image,
+            means2d, conics, opacities, depths, colors, bg, width, height, depth, final_T, last, *bins, v_image,
             None if v_alpha is None else _f32(v_alpha), None if v_depth is None else _f32(v_depth))
         v_bg = None
         if ctx.has_background and ctx.needs_input_grad[6]:
@@ -141,7 +141,7 @@ def blend_gaussians(
     backend: str | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Blends projected Gaussians: image [H, W, C] over the background, alpha [H, W] and the
-    weighted depth sum [H, W] (divide by alpha for the expected depth)."""
+    expected depth [H, W] (alpha-weighted mean depth; 0 where alpha is 0)."""
     op = "blend_gaussians"
     check_shape(op, "means2d", means2d, (None, 2))
     n = means2d.shape[0]
@@ -225,4 +225,4 @@ def rasterize_gaussians(
         means2d, conics, depths, opacities, radii = project_gaussians_ref(*proj_args)
         image, alpha, depth = blend_gaussians_ref(means2d, conics, opacities, depths, colors, radii, width, height,
                                                   background)
-    return RasterOutput(image, alpha, expected_depth(depth, alpha), radii, means2d)
+    return RasterOutput(image, alpha, depth, radii, means2d)

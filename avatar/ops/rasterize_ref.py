@@ -128,7 +128,7 @@ def blend_gaussians_ref(
     height: int,
     background: Tensor | None = None,  # [C]
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Returns image [H, W, C] (over the background), alpha [H, W], depth [H, W] (sum of w z)."""
+    """Returns image [H, W, C] (over the background), alpha [H, W], expected depth [H, W]."""
     channels = colors.shape[1]
     dtype, device = means2d.dtype, means2d.device
     visible = (radii > 0).any(-1)
@@ -180,9 +180,6 @@ def blend_gaussians_ref(
         depth = torch.cat([r[2] for r in rows], dim=0)
     if background is not None:
         image = image + T_final[..., None] * background
-    return image, 1 - T_final, depth
-
-
-def expected_depth(depth: Tensor, alpha: Tensor) -> Tensor:
-    """Alpha-normalised depth [H, W]; 0 where nothing was blended."""
-    return depth / alpha.clamp(min=1e-10)
+    alpha = 1 - T_final
+    # Expected depth; alpha is 0 exactly where nothing was blended (and then so is the sum).
+    return image, alpha, depth / alpha.clamp(min=1e-10)

@@ -150,7 +150,7 @@ avatar::cpu::BlendArgs blend_args(const Packed& p, const Tensor& colors, const c
     return a;
 }
 
-// Returns image, alpha, depth, and, when need_backward, what the backward pass replays: final_T,
+// Returns image, alpha, expected depth, and, when need_backward, what the backward pass replays: final_T,
 // last, sorted_ids, emit_offsets, tile_offsets, tile_entries, tile_emit (undefined otherwise).
 std::vector<Tensor> blend_fwd(Tensor means2d, Tensor conics, Tensor opacities, Tensor depths, Tensor colors,
                               Tensor radii, c10::optional<Tensor> background, int64_t width, int64_t height,
@@ -194,14 +194,15 @@ std::vector<Tensor> blend_fwd(Tensor means2d, Tensor conics, Tensor opacities, T
 
 // Returns v_means2d, v_conics, v_opacities, v_depths, v_colors.
 std::vector<Tensor> blend_bwd(Tensor means2d, Tensor conics, Tensor opacities, Tensor depths, Tensor colors,
-                              c10::optional<Tensor> background, int64_t width, int64_t height, Tensor final_T,
-                              Tensor last, Tensor sorted_ids, Tensor emit_offsets, Tensor tile_offsets,
+                              c10::optional<Tensor> background, int64_t width, int64_t height, Tensor depth,
+                              Tensor final_T, Tensor last, Tensor sorted_ids, Tensor emit_offsets, Tensor tile_offsets,
                               Tensor tile_entries, Tensor tile_emit, Tensor v_image, c10::optional<Tensor> v_alpha,
                               c10::optional<Tensor> v_depth) {
     check_blend_inputs(means2d, conics, opacities, depths, colors, background);
     for (auto* t : {&last, &sorted_ids, &emit_offsets, &tile_offsets, &tile_entries, &tile_emit})
         check_cpu(*t, "binning", at::kInt);
     check_cpu(final_T, "final_T");
+    check_cpu(depth, "depth");
     check_cpu(v_image, "v_image");
     const float* va = nullptr;
     const float* vd = nullptr;
@@ -218,8 +219,8 @@ std::vector<Tensor> blend_bwd(Tensor means2d, Tensor conics, Tensor opacities, T
     const Packed& packed = pack(sorted_ids, means2d, conics, opacities, depths, colors);
     const auto a = blend_args(packed, colors, background, width, height, tile_offsets, tile_entries, tile_emit);
     Tensor isect_grads = avatar::pooled_zeros({m, avatar::cpu::kIsectGeomGrads + c}, means2d.options());
-    avatar::cpu::blend_backward(a, final_T.data_ptr<float>(), last.data_ptr<int32_t>(), v_image.data_ptr<float>(), va,
-                                vd, isect_grads.data_ptr<float>(), nt);
+    avatar::cpu::blend_backward(a, final_T.data_ptr<float>(), last.data_ptr<int32_t>(), depth.data_ptr<float>(),
+                                v_image.data_ptr<float>(), va, vd, isect_grads.data_ptr<float>(), nt);
     Tensor v_means2d = torch::zeros({n, 2}, means2d.options()), v_conics = torch::zeros({n, 3}, means2d.options());
     Tensor v_opacities = torch::zeros({n}, means2d.options()), v_depths = torch::zeros({n}, means2d.options());
     Tensor v_colors = torch::zeros({n, c}, means2d.options());

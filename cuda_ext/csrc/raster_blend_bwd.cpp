@@ -26,6 +26,7 @@ struct BackwardScratch {
 struct BackwardInputs {
     const float* final_T;
     const int32_t* last;
+    const float* depth;  // the forward's expected depth
     const float* v_image;
     const float* v_alpha;
     const float* v_depth;
@@ -69,8 +70,12 @@ void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk,
             }
             G[b][l] = g;
             if (first_chunk) {
-                vd[b][l] = in.v_depth ? in.v_depth[pix] : 0.f;
-                tva[b][l] = in.v_alpha ? Tf * in.v_alpha[pix] : 0.f;
+                // The output is E = D / A (expected depth, A = 1 - T_final): the walk needs the
+                // gradient of the depth sum D, v_D = v_E / A, and of A, v_A - v_E E / A.
+                const float A = max_f(1.f - Tf, 1e-10f);
+                const float v_E = in.v_depth ? in.v_depth[pix] : 0.f;
+                vd[b][l] = v_E / A;
+                tva[b][l] = Tf * ((in.v_alpha ? in.v_alpha[pix] : 0.f) - v_E * in.depth[pix] / A);
             }
             block_last[b] = std::max(block_last[b], last[b][l]);
         }
@@ -155,9 +160,10 @@ void blend_chunk_backward(const BlendArgs& a, int c0, const BackwardInputs& in, 
 
 }  // namespace
 
-void blend_backward(const BlendArgs& args, const float* final_T, const int32_t* last, const float* v_image,
-                    const float* v_alpha, const float* v_depth, float* isect_grads, int nthreads) {
-    const BackwardInputs in{final_T, last, v_image, v_alpha, v_depth, isect_grads};
+void blend_backward(const BlendArgs& args, const float* final_T, const int32_t* last, const float* depth,
+                    const float* v_image, const float* v_alpha, const float* v_depth, float* isect_grads,
+                    int nthreads) {
+    const BackwardInputs in{final_T, last, depth, v_image, v_alpha, v_depth, isect_grads};
     for (int c0 = 0; c0 < args.channels; c0 += kMaxChunk) {
         switch (std::min(args.channels - c0, kMaxChunk)) {
             case 1: blend_chunk_backward<1>(args, c0, in, nthreads); break;

@@ -76,7 +76,9 @@ void write_block(const BlendArgs& a, const TileBox& box, int block, int c0, bool
     store(T_out, T_final);
     // Colours over the background, computed as vectors before the per-pixel interleave.
     for (int c = 0; c < NC; ++c) store(acc_out[c], s.acc[c] + T_final * splat(bg[c]));
-    store(dep_out, s.dep);
+    // Expected depth: the weighted depth sum over alpha (0 where nothing was blended, since
+    // alpha is then 0 and so is the sum; a blended pixel has alpha >= 1/255).
+    store(dep_out, s.dep / vmax(splat(1.f) - T_final, splat(1e-10f)));
     store_i(last_out, s.last);
     alignas(64) float alpha_out[kLanes];
     store(alpha_out, splat(1.f) - T_final);

@@ -81,15 +81,16 @@ struct BlendArgs {
 // Per-intersection gradient record: d mean2d (2), d conic (3), d opacity, d depth, d colour (C).
 constexpr int kIsectGeomGrads = 7;
 
-// image [H, W, C], alpha [H, W], depth [H, W] (sum of weight x depth; divide by alpha for the
-// expected depth), final_T [H, W] and last [H, W] (position in its tile's list of the last
-// Gaussian blended into the pixel, -1 for none) feed the backward pass; those two may be null
-// when no backward pass will follow.
+// image [H, W, C], alpha [H, W], depth [H, W] (expected depth: sum of weight x depth over
+// alpha, 0 where alpha is 0), final_T [H, W] and last [H, W] (position in its tile's list of the
+// last Gaussian blended into the pixel, -1 for none) feed the backward pass; those two may be
+// null when no backward pass will follow.
 void blend_forward(const BlendArgs& args, float* image, float* alpha, float* depth, float* final_T,
                    int32_t* last, int nthreads);
 
-// isect_grads [M, 7 + C] must be zeroed. v_alpha and v_depth may be null (zero).
-void blend_backward(const BlendArgs& args, const float* final_T, const int32_t* last,
+// depth is the forward's expected depth; isect_grads [M, 7 + C] must be zeroed. v_alpha and
+// v_depth may be null (zero).
+void blend_backward(const BlendArgs& args, const float* final_T, const int32_t* last, const float* depth,
                     const float* v_image, const float* v_alpha, const float* v_depth, float* isect_grads,
                     int nthreads);
 
