@@ -70,9 +70,9 @@ std::vector<Tensor> project_fwd(Tensor means, Tensor quats, Tensor log_scales, T
     const auto cam = make_camera(viewmat, K, width, height, near_plane, far_plane, eps2d);
     const int64_t n = means.size(0);
     auto opts = means.options();
-    Tensor means2d = torch::empty({n, 2}, opts), conics = torch::empty({n, 3}, opts);
-    Tensor depths = torch::empty({n}, opts), opacities = torch::empty({n}, opts);
-    Tensor radii = torch::empty({n, 2}, opts.dtype(at::kInt));
+    Tensor means2d = avatar::pooled_empty({n, 2}, opts), conics = avatar::pooled_empty({n, 3}, opts);
+    Tensor depths = avatar::pooled_empty({n}, opts), opacities = avatar::pooled_empty({n}, opts);
+    Tensor radii = avatar::pooled_empty({n, 2}, opts.dtype(at::kInt));
     avatar::cpu::project_forward(n, means.data_ptr<float>(), quats.data_ptr<float>(), log_scales.data_ptr<float>(),
                                  opacity_logits.data_ptr<float>(), cam, means2d.data_ptr<float>(),
                                  conics.data_ptr<float>(), depths.data_ptr<float>(), opacities.data_ptr<float>(),
@@ -340,8 +340,11 @@ std::vector<Tensor> deform_fwd(Tensor means, Tensor quats, Tensor log_scales, Te
     for (auto* t : {&means, &quats, &log_scales, &d_means, &d_quats, &d_log_scales}) check(*t, "deformation input");
     const auto pose = make_pose(rotation, translation, pose_quat);
     const int64_t n = means.size(0);
-    Tensor out_means = torch::empty_like(means), out_quats = torch::empty_like(quats);
-    Tensor out_log_scales = torch::empty_like(log_scales);
+    const bool cpu = !means.is_cuda();
+    Tensor out_means = cpu ? avatar::pooled_empty(means.sizes(), means.options()) : torch::empty_like(means);
+    Tensor out_quats = cpu ? avatar::pooled_empty(quats.sizes(), quats.options()) : torch::empty_like(quats);
+    Tensor out_log_scales = cpu ? avatar::pooled_empty(log_scales.sizes(), log_scales.options())
+                                : torch::empty_like(log_scales);
     if (means.is_cuda()) {
 #ifdef AVATAR_WITH_CUDA
         avatar::cuda::deform_forward(n, means.data_ptr<float>(), quats.data_ptr<float>(), log_scales.data_ptr<float>(),

@@ -143,3 +143,15 @@ def test_spec_shapes():
     assert spec.resolutions() == [16, 24, 36, 54]
     assert spec.table_shape() == (3, 4, 1024, 2)
     assert spec.out_features == 24
+
+
+def test_nan_written_into_checked_tables_is_caught():
+    """Large tables are checked once per version: an in-place change must bring the check back."""
+    spec = HashTriplaneSpec(levels=8, features_per_level=2, log2_table_size=16)
+    tables = spec.init_tables()
+    assert tables.numel() >= 1 << 20
+    points = _points(10, seed=8)
+    hash_triplane_encode(points, tables, spec.resolutions(), BOX_MIN, BOX_MAX)
+    tables[2, 5, 1234, 1] = float("nan")
+    with pytest.raises(ValueError, match="`tables` contains NaN"):
+        hash_triplane_encode(points, tables, spec.resolutions(), BOX_MIN, BOX_MAX)
