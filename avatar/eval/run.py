@@ -11,6 +11,8 @@ eval/side_by_side.mp4 shows real (left) and rendered (right) with the audio.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from avatar.folder import AvatarFolder
@@ -43,7 +45,7 @@ def evaluate(folder: AvatarFolder, video: bool = True) -> dict:
     ids = data.test_ids
     scores = {"psnr": [], "ssim": []}
     rendered_lm, real_lm = [], []
-    writer = None
+    writer = contextlib.nullcontext()
     if video:
         audio = load_audio(folder.audio, data.manifest["audio_sample_rate"])
         rate = data.manifest["audio_sample_rate"]
@@ -51,23 +53,16 @@ def evaluate(folder: AvatarFolder, video: bool = True) -> dict:
         start = int(ids[0]) if len(ids) else 0
         writer = VideoWriter(folder.eval / "side_by_side.mp4", fps, 2 * size, size, audio=audio[int(start * rate / fps):],
                              sample_rate=rate, crf=20)
-    try:
-        with opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
-            for i in progress(ids, total=len(ids), desc="eval"):
-                image = to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
-                real = (data.frame(int(i)).image.numpy() * 255 + 0.5).astype(np.uint8)
-                scores["psnr"].append(psnr(image, real))
-                scores["ssim"].append(ssim(image, real))
-                rendered_lm.append(_landmarks(tracker, image))
-                real_lm.append(_landmarks(tracker, real))
-                if writer is not None:
-                    writer.write(np.concatenate([real, image], 1))
-    except BaseException:
-        if writer is not None:
-            writer.__exit__(RuntimeError, None, None)
-        raise
-    if writer is not None:
-        writer.close()
+    with writer as side_by_side, opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
+        for i in progress(ids, total=len(ids), desc="eval"):
+            image = to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
+            real = (data.frame(int(i)).image.numpy() * 255 + 0.5).astype(np.uint8)
+            scores["psnr"].append(psnr(image, real))
+            scores["ssim"].append(ssim(image, real))
+            rendered_lm.append(_landmarks(tracker, image))
+            real_lm.append(_landmarks(tracker, real))
+            if side_by_side:
+                side_by_side.write(np.concatenate([real, image], 1))
     rendered_lm, real_lm = np.array(rendered_lm), np.array(real_lm)
     found = ~np.isnan(rendered_lm[:, 0, 0]) & ~np.isnan(real_lm[:, 0, 0])
     lmd = mouth_landmark_distance(rendered_lm[found], real_lm[found], size) if found.any() else np.array([np.nan])

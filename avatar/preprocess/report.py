@@ -5,6 +5,8 @@ Frames of 512 pixels and more are previewed at half size: enough to judge tracki
 cheaper to draw and encode."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from avatar.geometry import head_angles_deg, rotation_jitter_deg
@@ -95,28 +97,22 @@ def run_report(ctx: StageContext) -> None:
     features = load_npz(ctx.folder.features)
     stable = tracking["stable_landmarks"]
     nonempty = 0
-    writer = None
     half = min(width, height) >= 512
+    writer = contextlib.nullcontext()
     if ctx.config.report.preview:
         audio = load_audio(ctx.folder.audio, manifest["audio_sample_rate"])
         size = (width // 2, height // 2) if half else (width, height)
         writer = VideoWriter(ctx.folder.preview, fps, size[0] - size[0] % 2, size[1] - size[1] % 2, audio=audio,
                              sample_rate=manifest["audio_sample_rate"], crf=26, preset="ultrafast")
-    try:
-        frames = iter_frames(ctx.folder, range(count), half=half) if writer is not None else ((i, None) for i in range(count))
+    with writer as preview:
+        frames = iter_frames(ctx.folder, range(count), half=half) if preview else ((i, None) for i in range(count))
         for i, rgb in ctx.progress(frames, count, "report"):
             labels = cv2.imread(str(ctx.folder.mask_path(i)), cv2.IMREAD_GRAYSCALE)
             nonempty += bool(tracking["tracked"][i] and (labels == HEAD).any())
-            if writer is not None:
+            if preview:
                 image = draw_overlay(rgb, labels, tracking["landmarks"][i], stable, tracking["head_pose"][i],
                                      tracking["intrinsics"], bool(tracking["valid"][i]))
-                writer.write(image[: image.shape[0] - image.shape[0] % 2, : image.shape[1] - image.shape[1] % 2])
-    except BaseException:
-        if writer is not None:
-            writer.__exit__(RuntimeError, None, None)
-        raise
-    if writer is not None:
-        writer.close()
+                preview.write(image[: image.shape[0] - image.shape[0] % 2, : image.shape[1] - image.shape[1] % 2])
     seen = cv2.imread(str(ctx.folder.background_seen), cv2.IMREAD_GRAYSCALE)
     report = quality_report(manifest, tracking, features, nonempty / max(1, int(tracking["tracked"].sum())), float((seen > 0).mean()))
     atomic_write_json(ctx.folder.quality, report)
