@@ -117,7 +117,7 @@ inline void gather_tile(const BlendArgs& a, int tile, const TileBox& box, int c0
 }
 
 // exp(ln(opacity) - sigma) over a block, before the 0.99 clamp; dx, dy = pixel - mean.
-inline simd::vfloat block_raw_alpha(const TileGaussian& p, simd::vfloat px, simd::vfloat py, simd::vfloat* dx_out,
+AVATAR_SIMD_INLINE simd::vfloat block_raw_alpha(const TileGaussian& p, simd::vfloat px, simd::vfloat py, simd::vfloat* dx_out,
                                     simd::vfloat* dy_out) {
     using namespace simd;
     const vfloat dx = px - splat(p.mx);

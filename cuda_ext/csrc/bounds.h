@@ -27,7 +27,7 @@ using simd::vmin;
 // min over u in [lo, hi] of hu u^2 + b v u + hv v^2, for hu > 0 (the conic is positive definite);
 // inv_2hu = 1 / (2 hu) is passed in because these tests run far more often than ellipses change.
 template <class F>
-inline F segment_min_sigma(F hu, F inv_2hu, F b, F hv, F v, F lo, F hi) {
+AVATAR_SIMD_INLINE F segment_min_sigma(F hu, F inv_2hu, F b, F hv, F v, F lo, F hi) {
     const F bv = b * v;
     F u = F{} - bv * inv_2hu;
     u = vmin(vmax(u, lo), hi);

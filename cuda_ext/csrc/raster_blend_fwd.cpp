@@ -49,7 +49,7 @@ struct BlockState {
 
     // Blends Gaussian k into the block. A stopped pixel has T = 0, so every later Gaussian adds
     // nothing to it and "stops" it again; the only loop-carried chain is T -> T (1 - alpha) -> T.
-    inline void step(const TileGaussian& p, simd::vfloat px, simd::vfloat py, int32_t k) {
+    AVATAR_SIMD_INLINE void step(const TileGaussian& p, simd::vfloat px, simd::vfloat py, int32_t k) {
         using namespace simd;
         vfloat dx, dy;
         vfloat alpha = vmin(block_raw_alpha(p, px, py, &dx, &dy), splat(kAlphaMax));

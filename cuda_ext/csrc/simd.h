@@ -17,6 +17,14 @@
 #include <immintrin.h>
 #endif
 
+// Small vector helpers must inline: out of line, a 16-lane value is passed through memory (and
+// GCC's heuristics do decline the bigger ones, such as fast_exp, on AVX2 and SSE builds).
+#if defined(__GNUC__) || defined(__clang__)
+#define AVATAR_SIMD_INLINE inline __attribute__((always_inline))
+#else
+#define AVATAR_SIMD_INLINE inline
+#endif
+
 namespace avatar {
 namespace simd {
 
@@ -29,26 +37,26 @@ typedef __m512 vfloat;  // GCC and Clang define + - * / on it
 typedef __m512i vint;
 typedef __mmask16 vmask;
 
-inline vfloat splat(float x) { return _mm512_set1_ps(x); }
-inline vint splati(int32_t x) { return _mm512_set1_epi32(x); }
-inline vmask lt(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
-inline vmask le(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
-inline vmask gt(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
-inline vmask ge(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
-inline vmask le_i(vint a, vint b) { return _mm512_cmple_epi32_mask(a, b); }
-inline vmask mask_andnot(vmask a, vmask b) { return (vmask)(a & (vmask)~b); }  // a and not b
-inline vmask mask_of(bool b) { return b ? (vmask)0xffff : (vmask)0; }
-inline uint32_t bits(vmask m) { return (uint32_t)m; }
-inline vfloat select(vmask m, vfloat a, vfloat b) { return _mm512_mask_blend_ps(m, b, a); }
-inline vint select_i(vmask m, vint a, vint b) { return _mm512_mask_blend_epi32(m, b, a); }
-inline vfloat vmin(vfloat a, vfloat b) { return _mm512_min_ps(a, b); }
-inline vfloat vmax(vfloat a, vfloat b) { return _mm512_max_ps(a, b); }
-inline vfloat load(const float* p) { return _mm512_loadu_ps(p); }
-inline vint load_i(const int32_t* p) { return _mm512_loadu_si512(p); }
-inline void store(float* p, vfloat v) { _mm512_storeu_ps(p, v); }
-inline void store_i(int32_t* p, vint v) { _mm512_storeu_si512(p, v); }
-inline vfloat lane_index() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
-inline float hsum(vfloat v) {
+AVATAR_SIMD_INLINE vfloat splat(float x) { return _mm512_set1_ps(x); }
+AVATAR_SIMD_INLINE vint splati(int32_t x) { return _mm512_set1_epi32(x); }
+AVATAR_SIMD_INLINE vmask lt(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+AVATAR_SIMD_INLINE vmask le(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
+AVATAR_SIMD_INLINE vmask gt(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+AVATAR_SIMD_INLINE vmask ge(vfloat a, vfloat b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+AVATAR_SIMD_INLINE vmask le_i(vint a, vint b) { return _mm512_cmple_epi32_mask(a, b); }
+AVATAR_SIMD_INLINE vmask mask_andnot(vmask a, vmask b) { return (vmask)(a & (vmask)~b); }  // a and not b
+AVATAR_SIMD_INLINE vmask mask_of(bool b) { return b ? (vmask)0xffff : (vmask)0; }
+AVATAR_SIMD_INLINE uint32_t bits(vmask m) { return (uint32_t)m; }
+AVATAR_SIMD_INLINE vfloat select(vmask m, vfloat a, vfloat b) { return _mm512_mask_blend_ps(m, b, a); }
+AVATAR_SIMD_INLINE vint select_i(vmask m, vint a, vint b) { return _mm512_mask_blend_epi32(m, b, a); }
+AVATAR_SIMD_INLINE vfloat vmin(vfloat a, vfloat b) { return _mm512_min_ps(a, b); }
+AVATAR_SIMD_INLINE vfloat vmax(vfloat a, vfloat b) { return _mm512_max_ps(a, b); }
+AVATAR_SIMD_INLINE vfloat load(const float* p) { return _mm512_loadu_ps(p); }
+AVATAR_SIMD_INLINE vint load_i(const int32_t* p) { return _mm512_loadu_si512(p); }
+AVATAR_SIMD_INLINE void store(float* p, vfloat v) { _mm512_storeu_ps(p, v); }
+AVATAR_SIMD_INLINE void store_i(int32_t* p, vint v) { _mm512_storeu_si512(p, v); }
+AVATAR_SIMD_INLINE vfloat lane_index() { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+AVATAR_SIMD_INLINE float hsum(vfloat v) {
     const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v),
                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
     __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
@@ -59,48 +67,136 @@ inline float hsum(vfloat v) {
 
 #elif (defined(__GNUC__) || defined(__clang__)) && !defined(AVATAR_SIMD_PORTABLE)
 #define AVATAR_SIMD_VECTOR_EXTENSIONS 1
-typedef float vfloat __attribute__((vector_size(64), aligned(64)));
-typedef int32_t vint __attribute__((vector_size(64), aligned(64)));
+// Sixteen lanes as two (AVX2) or four (SSE, NEON) vectors of the machine's own width. GCC's
+// generic vectors wider than the hardware are lowered lane by lane, with branches, for
+// compares and blends, which made the blend loops fifteen times slower on AVX2.
+#if defined(__AVX__)
+constexpr int kPartBytes = 32;
+#else
+constexpr int kPartBytes = 16;
+#endif
+constexpr int kParts = 64 / kPartBytes;
+constexpr int kPartLanes = kLanes / kParts;
+typedef float pfloat __attribute__((vector_size(kPartBytes)));
+typedef int32_t pint __attribute__((vector_size(kPartBytes)));
+
+struct vfloat {
+    pfloat p[kParts];
+    float operator[](int i) const { return p[i / kPartLanes][i % kPartLanes]; }
+    float& operator[](int i) { return reinterpret_cast<float*>(p)[i]; }
+};
+struct vint {
+    pint p[kParts];
+};
 typedef vint vmask;
 
-// Brace initialisation rather than `vfloat{} + x`: adding 0.0 is not an identity for -0.0, so
-// the compiler would have to keep that addition.
-inline vfloat splat(float x) { return vfloat{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
-inline vint splati(int32_t x) { return vint{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
-inline vmask lt(vfloat a, vfloat b) { return a < b; }
-inline vmask le(vfloat a, vfloat b) { return a <= b; }
-inline vmask gt(vfloat a, vfloat b) { return a > b; }
-inline vmask ge(vfloat a, vfloat b) { return a >= b; }
-inline vmask le_i(vint a, vint b) { return a <= b; }
-inline vmask mask_andnot(vmask a, vmask b) { return a & ~b; }
-inline vmask mask_of(bool b) { return splati(b ? -1 : 0); }
-inline uint32_t bits(vmask m) {
-#if defined(__AVX2__)
-    __m256 half[2];
-    memcpy(half, &m, sizeof half);
-    return (uint32_t)_mm256_movemask_ps(half[0]) | ((uint32_t)_mm256_movemask_ps(half[1]) << 8);
+#define AVATAR_PARTWISE(T, R, op)                                            \
+    AVATAR_SIMD_INLINE R operator op(T a, T b) {                                         \
+        R r;                                                                 \
+        for (int k = 0; k < kParts; ++k) r.p[k] = a.p[k] op b.p[k];          \
+        return r;                                                            \
+    }
+AVATAR_PARTWISE(vfloat, vfloat, +)
+AVATAR_PARTWISE(vfloat, vfloat, -)
+AVATAR_PARTWISE(vfloat, vfloat, *)
+AVATAR_PARTWISE(vfloat, vfloat, /)
+AVATAR_PARTWISE(vint, vint, +)
+AVATAR_PARTWISE(vint, vint, -)
+AVATAR_PARTWISE(vint, vint, &)
+AVATAR_PARTWISE(vint, vint, |)
+#undef AVATAR_PARTWISE
+AVATAR_SIMD_INLINE vfloat& operator+=(vfloat& a, vfloat b) { return a = a + b; }
+AVATAR_SIMD_INLINE vint operator~(vint a) {
+    for (int k = 0; k < kParts; ++k) a.p[k] = ~a.p[k];
+    return a;
+}
+AVATAR_SIMD_INLINE vint operator<<(vint a, int s) {
+    for (int k = 0; k < kParts; ++k) a.p[k] = a.p[k] << s;
+    return a;
+}
+#define AVATAR_COMPARE(name, T, op)                                          \
+    AVATAR_SIMD_INLINE vmask name(T a, T b) {                                            \
+        vmask r;                                                             \
+        for (int k = 0; k < kParts; ++k) r.p[k] = a.p[k] op b.p[k];          \
+        return r;                                                            \
+    }
+AVATAR_COMPARE(lt, vfloat, <)
+AVATAR_COMPARE(le, vfloat, <=)
+AVATAR_COMPARE(gt, vfloat, >)
+AVATAR_COMPARE(ge, vfloat, >=)
+AVATAR_COMPARE(le_i, vint, <=)
+#undef AVATAR_COMPARE
+
+AVATAR_SIMD_INLINE vfloat splat(float x) {
+    vfloat r;
+    for (int k = 0; k < kParts; ++k) r.p[k] = x - pfloat{};  // x - 0 is exactly x, even for -0
+    return r;
+}
+AVATAR_SIMD_INLINE vint splati(int32_t x) {
+    vint r;
+    for (int k = 0; k < kParts; ++k) r.p[k] = x + pint{};
+    return r;
+}
+AVATAR_SIMD_INLINE vint as_int(vfloat v) {
+    vint r;
+    for (int k = 0; k < kParts; ++k) r.p[k] = (pint)v.p[k];
+    return r;
+}
+AVATAR_SIMD_INLINE vfloat as_float(vint v) {
+    vfloat r;
+    for (int k = 0; k < kParts; ++k) r.p[k] = (pfloat)v.p[k];
+    return r;
+}
+AVATAR_SIMD_INLINE vmask mask_andnot(vmask a, vmask b) { return a & ~b; }
+AVATAR_SIMD_INLINE vmask mask_of(bool b) { return splati(b ? -1 : 0); }
+AVATAR_SIMD_INLINE uint32_t bits(vmask m) {
+#if defined(__AVX__)
+    uint32_t b = 0;
+    for (int k = 0; k < kParts; ++k) {
+        __m256 part;
+        memcpy(&part, &m.p[k], sizeof part);
+        b |= (uint32_t)_mm256_movemask_ps(part) << (8 * k);
+    }
+    return b;
 #else
     uint32_t b = 0;
-    for (int i = 0; i < kLanes; ++i) b |= (m[i] != 0 ? 1u : 0u) << i;
+    for (int i = 0; i < kLanes; ++i) b |= (m.p[i / kPartLanes][i % kPartLanes] != 0 ? 1u : 0u) << i;
     return b;
 #endif
 }
-// Blends written as bitwise operations: GCC lowers the vector `m ? a : b` on 64-byte vectors
-// lane by lane with branches when the target's registers are narrower (AVX2, SSE), which made
-// the blend loops fifteen times slower there.
-inline vint select_i(vmask m, vint a, vint b) { return (a & m) | (b & ~m); }
-inline vfloat select(vmask m, vfloat a, vfloat b) { return (vfloat)select_i(m, (vint)a, (vint)b); }
-inline vfloat vmin(vfloat a, vfloat b) { return select(a < b, a, b); }
-inline vfloat vmax(vfloat a, vfloat b) { return select(a > b, a, b); }
-inline vfloat load(const float* p) { vfloat v; memcpy(&v, p, sizeof v); return v; }
-inline vint load_i(const int32_t* p) { vint v; memcpy(&v, p, sizeof v); return v; }
-inline void store(float* p, vfloat v) { memcpy(p, &v, sizeof v); }
-inline void store_i(int32_t* p, vint v) { memcpy(p, &v, sizeof v); }
-inline vfloat lane_index() { return vfloat{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}; }
-inline float hsum(vfloat v) {
-    float s = 0.f;
-    for (int i = 0; i < kLanes; ++i) s += v[i];
-    return s;
+// Blends as bitwise operations (each part a native and/andnot/or).
+AVATAR_SIMD_INLINE vint select_i(vmask m, vint a, vint b) { return (a & m) | (b & ~m); }
+AVATAR_SIMD_INLINE vfloat select(vmask m, vfloat a, vfloat b) { return as_float(select_i(m, as_int(a), as_int(b))); }
+AVATAR_SIMD_INLINE vfloat vmin(vfloat a, vfloat b) { return select(lt(a, b), a, b); }
+AVATAR_SIMD_INLINE vfloat vmax(vfloat a, vfloat b) { return select(gt(a, b), a, b); }
+// Part by part, so each is one native load or store (a single 64-byte memcpy is split into
+// 16-byte moves that then stall the wider reads through store forwarding).
+AVATAR_SIMD_INLINE vfloat load(const float* p) {
+    vfloat v;
+    for (int k = 0; k < kParts; ++k) memcpy(&v.p[k], p + k * kPartLanes, kPartBytes);
+    return v;
+}
+AVATAR_SIMD_INLINE vint load_i(const int32_t* p) {
+    vint v;
+    for (int k = 0; k < kParts; ++k) memcpy(&v.p[k], p + k * kPartLanes, kPartBytes);
+    return v;
+}
+AVATAR_SIMD_INLINE void store(float* p, vfloat v) {
+    for (int k = 0; k < kParts; ++k) memcpy(p + k * kPartLanes, &v.p[k], kPartBytes);
+}
+AVATAR_SIMD_INLINE void store_i(int32_t* p, vint v) {
+    for (int k = 0; k < kParts; ++k) memcpy(p + k * kPartLanes, &v.p[k], kPartBytes);
+}
+AVATAR_SIMD_INLINE vfloat lane_index() {
+    alignas(64) static const float idx[kLanes] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    return load(idx);
+}
+AVATAR_SIMD_INLINE float hsum(vfloat v) {
+    pfloat s = v.p[0];
+    for (int k = 1; k < kParts; ++k) s += v.p[k];
+    float r = 0.f;
+    for (int i = 0; i < kPartLanes; ++i) r += s[i];
+    return r;
 }
 
 #else
@@ -114,7 +210,7 @@ struct vint {
 };
 typedef uint32_t vmask;
 #define AVATAR_LANEWISE(op)                                                 \
-    inline vfloat operator op(vfloat a, vfloat b) {                         \
+    AVATAR_SIMD_INLINE vfloat operator op(vfloat a, vfloat b) {                         \
         vfloat r;                                                           \
         for (int i = 0; i < kLanes; ++i) r.v[i] = a.v[i] op b.v[i];         \
         return r;                                                           \
@@ -124,9 +220,9 @@ AVATAR_LANEWISE(-)
 AVATAR_LANEWISE(*)
 AVATAR_LANEWISE(/)
 #undef AVATAR_LANEWISE
-inline vfloat& operator+=(vfloat& a, vfloat b) { return a = a + b; }
+AVATAR_SIMD_INLINE vfloat& operator+=(vfloat& a, vfloat b) { return a = a + b; }
 #define AVATAR_COMPARE(name, op)                                            \
-    inline vmask name(vfloat a, vfloat b) {                                 \
+    AVATAR_SIMD_INLINE vmask name(vfloat a, vfloat b) {                                 \
         vmask m = 0;                                                        \
         for (int i = 0; i < kLanes; ++i) m |= (a.v[i] op b.v[i] ? 1u : 0u) << i; \
         return m;                                                           \
@@ -136,30 +232,30 @@ AVATAR_COMPARE(le, <=)
 AVATAR_COMPARE(gt, >)
 AVATAR_COMPARE(ge, >=)
 #undef AVATAR_COMPARE
-inline vfloat splat(float x) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
-inline vint splati(int32_t x) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
-inline vmask le_i(vint a, vint b) {
+AVATAR_SIMD_INLINE vfloat splat(float x) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
+AVATAR_SIMD_INLINE vint splati(int32_t x) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = x; return r; }
+AVATAR_SIMD_INLINE vmask le_i(vint a, vint b) {
     vmask m = 0;
     for (int i = 0; i < kLanes; ++i) m |= (a.v[i] <= b.v[i] ? 1u : 0u) << i;
     return m;
 }
-inline vmask mask_andnot(vmask a, vmask b) { return a & ~b & 0xffffu; }
-inline vmask mask_of(bool b) { return b ? 0xffffu : 0u; }
-inline uint32_t bits(vmask m) { return m & 0xffffu; }
-inline vfloat select(vmask m, vfloat a, vfloat b) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = (m >> i) & 1u ? a.v[i] : b.v[i]; return r; }
-inline vint select_i(vmask m, vint a, vint b) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = (m >> i) & 1u ? a.v[i] : b.v[i]; return r; }
-inline vfloat vmin(vfloat a, vfloat b) { return select(lt(a, b), a, b); }
-inline vfloat vmax(vfloat a, vfloat b) { return select(gt(a, b), a, b); }
-inline vfloat load(const float* p) { vfloat v; memcpy(&v, p, sizeof v); return v; }
-inline vint load_i(const int32_t* p) { vint v; memcpy(&v, p, sizeof v); return v; }
-inline void store(float* p, vfloat v) { memcpy(p, &v, sizeof v); }
-inline void store_i(int32_t* p, vint v) { memcpy(p, &v, sizeof v); }
-inline vfloat lane_index() { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = (float)i; return r; }
-inline float hsum(vfloat v) { float s = 0.f; for (int i = 0; i < kLanes; ++i) s += v.v[i]; return s; }
+AVATAR_SIMD_INLINE vmask mask_andnot(vmask a, vmask b) { return a & ~b & 0xffffu; }
+AVATAR_SIMD_INLINE vmask mask_of(bool b) { return b ? 0xffffu : 0u; }
+AVATAR_SIMD_INLINE uint32_t bits(vmask m) { return m & 0xffffu; }
+AVATAR_SIMD_INLINE vfloat select(vmask m, vfloat a, vfloat b) { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = (m >> i) & 1u ? a.v[i] : b.v[i]; return r; }
+AVATAR_SIMD_INLINE vint select_i(vmask m, vint a, vint b) { vint r; for (int i = 0; i < kLanes; ++i) r.v[i] = (m >> i) & 1u ? a.v[i] : b.v[i]; return r; }
+AVATAR_SIMD_INLINE vfloat vmin(vfloat a, vfloat b) { return select(lt(a, b), a, b); }
+AVATAR_SIMD_INLINE vfloat vmax(vfloat a, vfloat b) { return select(gt(a, b), a, b); }
+AVATAR_SIMD_INLINE vfloat load(const float* p) { vfloat v; memcpy(&v, p, sizeof v); return v; }
+AVATAR_SIMD_INLINE vint load_i(const int32_t* p) { vint v; memcpy(&v, p, sizeof v); return v; }
+AVATAR_SIMD_INLINE void store(float* p, vfloat v) { memcpy(p, &v, sizeof v); }
+AVATAR_SIMD_INLINE void store_i(int32_t* p, vint v) { memcpy(p, &v, sizeof v); }
+AVATAR_SIMD_INLINE vfloat lane_index() { vfloat r; for (int i = 0; i < kLanes; ++i) r.v[i] = (float)i; return r; }
+AVATAR_SIMD_INLINE float hsum(vfloat v) { float s = 0.f; for (int i = 0; i < kLanes; ++i) s += v.v[i]; return s; }
 #endif
 
 // sqrt(max(x, 0)): negative inputs (outside a footprint) give 0 rather than NaN.
-inline vfloat sqrt_nonneg(vfloat x) {
+AVATAR_SIMD_INLINE vfloat sqrt_nonneg(vfloat x) {
 #if defined(AVATAR_SIMD_AVX512)
     return _mm512_sqrt_ps(_mm512_max_ps(x, _mm512_setzero_ps()));
 #else
@@ -171,7 +267,7 @@ inline vfloat sqrt_nonneg(vfloat x) {
 
 // 1 / x to within an ulp or two: a 14-bit estimate refined by one Newton step on AVX-512,
 // where a full-width division would hold the divider for 16 cycles per vector.
-inline vfloat reciprocal(vfloat x) {
+AVATAR_SIMD_INLINE vfloat reciprocal(vfloat x) {
 #if defined(AVATAR_SIMD_AVX512)
     const vfloat r = _mm512_rcp14_ps(x);
     return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(x, r, splat(1.f)), r);
@@ -184,7 +280,7 @@ inline vfloat reciprocal(vfloat x) {
 // the nearest integer n and a remainder f in [-0.5, 0.5], 2^f comes from a degree-5 fit, and n
 // goes into the exponent. Inputs are clamped at -115: far below any alpha threshold, and clear
 // of denormals, which would slow every later multiply.
-inline vfloat fast_exp2_nonpositive(vfloat t) {
+AVATAR_SIMD_INLINE vfloat fast_exp2_nonpositive(vfloat t) {
     t = vmax(t, splat(-115.f));
 #if defined(AVATAR_SIMD_AVX512)
     const vfloat n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -203,8 +299,8 @@ inline vfloat fast_exp2_nonpositive(vfloat t) {
 #if defined(AVATAR_SIMD_AVX512)
     return _mm512_scalef_ps(p, n);
 #elif defined(AVATAR_SIMD_VECTOR_EXTENSIONS)
-    const vint exponent = ((vint)shifted - splati(0x4B400000)) << 23;
-    return (vfloat)((vint)p + exponent);
+    const vint exponent = (as_int(shifted) - splati(0x4B400000)) << 23;
+    return as_float(as_int(p) + exponent);
 #else
     vfloat r;
     for (int i = 0; i < kLanes; ++i) r.v[i] = ldexpf(p.v[i], (int)n.v[i]);
@@ -214,7 +310,7 @@ inline vfloat fast_exp2_nonpositive(vfloat t) {
 
 // exp(x) for any x, via 2^(x log2 e): within 4e-7 relative for |x| < 8, 4e-6 at the ends of
 // [-80, 88] (rounding of x log2 e), clamped beyond.
-inline vfloat fast_exp(vfloat x) {
+AVATAR_SIMD_INLINE vfloat fast_exp(vfloat x) {
     const vfloat t = vmin(vmax(x, splat(-80.f)), splat(88.f)) * splat(1.44269504089f);
 #if defined(AVATAR_SIMD_AVX512)
     const vfloat n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -236,7 +332,7 @@ inline vfloat fast_exp(vfloat x) {
 }
 
 // Stores the lanes of v where mask is set, leaving the others in memory untouched.
-inline void store_where(float* p, vmask mask, vfloat v) {
+AVATAR_SIMD_INLINE void store_where(float* p, vmask mask, vfloat v) {
 #if defined(AVATAR_SIMD_AVX512)
     _mm512_mask_storeu_ps(p, mask, v);
 #else
@@ -245,7 +341,7 @@ inline void store_where(float* p, vmask mask, vfloat v) {
 }
 
 // acc + x where mask is set, acc elsewhere (one masked add on AVX-512).
-inline vfloat add_where(vfloat acc, vmask mask, vfloat x) {
+AVATAR_SIMD_INLINE vfloat add_where(vfloat acc, vmask mask, vfloat x) {
 #if defined(AVATAR_SIMD_AVX512)
     return _mm512_mask_add_ps(acc, mask, acc, x);
 #else
@@ -255,7 +351,7 @@ inline vfloat add_where(vfloat acc, vmask mask, vfloat x) {
 
 // ln(x) for x > 0 to about 1e-7 relative error: x = 2^e m with m in [0.75, 1.5), and
 // ln(m) = 2 atanh(s), s = (m - 1) / (m + 1) in [-1/7, 1/5], by its series to s^9.
-inline vfloat fast_log(vfloat x) {
+AVATAR_SIMD_INLINE vfloat fast_log(vfloat x) {
 #if defined(AVATAR_SIMD_AVX512)
     const vfloat m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
     const vfloat e = _mm512_getexp_ps(x) - _mm512_getexp_ps(m);  // exact: x = 2^e m
