@@ -80,12 +80,14 @@ struct BlockLanes {
     }
 };
 
-// Copies the tile's Gaussians (channels [c0, c0 + nc)) and returns in block_masks[k] the blocks
-// that Gaussian k reaches.
+// Copies the tile's first `limit` Gaussians (all when negative; channels [c0, c0 + nc)) and
+// returns in block_masks[k] the blocks that Gaussian k reaches.
 inline void gather_tile(const BlendArgs& a, int tile, const TileBox& box, int c0, int nc,
-                        std::vector<TileGaussian>& params, std::vector<uint32_t>& block_masks) {
+                        std::vector<TileGaussian>& params, std::vector<uint32_t>& block_masks,
+                        int32_t limit = -1) {
     const int32_t start = a.tile_offsets[tile];
-    const int32_t n = a.tile_offsets[tile + 1] - start;
+    int32_t n = a.tile_offsets[tile + 1] - start;
+    if (limit >= 0 && limit < n) n = limit;
     params.resize((size_t)n);
     block_masks.resize((size_t)n);
     // Tiles read their Gaussians' records in depth order, scattered over the whole array:

@@ -82,7 +82,8 @@ void blend_tile_backward(const BlendArgs& a, int tile, int c0, bool first_chunk,
         k_max = std::max(k_max, block_last[b]);
     }
     if (k_max < 0) return;
-    gather_tile(a, tile, box, c0, NC, s.params, s.block_masks);
+    // Gaussians behind every pixel's last contribution play no part in the gradient.
+    gather_tile(a, tile, box, c0, NC, s.params, s.block_masks, k_max + 1);
 
     const BlockLanes lanes(box);
     const int stride = kIsectGeomGrads + a.channels;
