@@ -74,7 +74,7 @@ class SegmentConfig:
     """Own selfie_segmentation.tflite; empty uses AVATAR_SELFIE_SEGMENTER or the model cache."""
     threshold: float = 0.5
     """Person-mask confidence above which a pixel belongs to the person."""
-    background_samples: int = 120
+    background_samples: int = 64
     """Frames sampled across the video to build the static background plate."""
 
 
@@ -86,8 +86,8 @@ class AudioConfig:
     """Lowest pitch searched."""
     pitch_max_hz: float = 500.0
     """Highest pitch searched."""
-    chunk_s: float = 20.0
-    """Length of the pieces the phoneme recogniser sees at a time (bounds its memory)."""
+    chunk_s: float = 8.0
+    """Length of the pieces the phoneme recogniser sees at a time (bounds its memory and its cost)."""
 
 
 @dataclass

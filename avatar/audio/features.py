@@ -78,7 +78,7 @@ def pitch_track(wave: np.ndarray, fmin: float, fmax: float) -> np.ndarray:
 
 
 def extract_features(wave: np.ndarray, num_frames: int, fps: float, mel_bins: int = 80,
-                     pitch_min_hz: float = 60.0, pitch_max_hz: float = 500.0, chunk_s: float = 20.0) -> AudioFeatures:
+                     pitch_min_hz: float = 60.0, pitch_max_hz: float = 500.0, chunk_s: float = 8.0) -> AudioFeatures:
     """Features of 16 kHz mono `wave`, one row per video frame."""
     import librosa
 

@@ -2,7 +2,8 @@
 
 hama's multilingual phoneme recogniser gives log-probabilities over 191 IPA tokens (plus word boundary
 and CTC blank among them) at 50 frames per second. Long audio is processed in chunks with context on
-both sides so memory stays bounded and chunk edges do not show.
+both sides so memory stays bounded and chunk edges do not show (the recogniser's cost per second grows
+with the length it sees: 8 s pieces run about a third faster than 20 s ones).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 SAMPLE_RATE = 16000
 HOP = 320  # samples per output frame: 20 ms
 RATE = SAMPLE_RATE / HOP  # 50 frames per second
-CONTEXT_S = 1.0
+CONTEXT_S = 0.5
 
 
 @functools.cache
@@ -38,7 +39,7 @@ def _log_probs(wave: np.ndarray) -> np.ndarray:
     return np.asarray(log_probs[0, : int(np.asarray(lengths).reshape(-1)[0])], dtype=np.float32)
 
 
-def posteriorgram(wave: np.ndarray, chunk_s: float = 20.0) -> np.ndarray:
+def posteriorgram(wave: np.ndarray, chunk_s: float = 8.0) -> np.ndarray:
     """[ceil(len / 320), 191] phoneme probabilities at 50 fps from 16 kHz mono samples."""
     frames = int(np.ceil(len(wave) / HOP))
     names = token_names()

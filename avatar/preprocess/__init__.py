@@ -11,10 +11,12 @@ Stages, in order (each cached and re-runnable alone, see stages.py):
 """
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from avatar.config import AvatarConfig, save_config
 from avatar.errors import AvatarError
@@ -23,23 +25,26 @@ from avatar.io_utils import ensure_writable_dir, sha256_file
 from avatar.preprocess.stages import Stage, StageContext, run_stages
 
 
-def preprocess_stages() -> list[Stage]:
-    from avatar.preprocess.audio_stage import run_audio
-    from avatar.preprocess.decode import run_decode
-    from avatar.preprocess.matte import run_matte
-    from avatar.preprocess.pose_stage import run_pose
-    from avatar.preprocess.report import run_report
-    from avatar.preprocess.segment import run_segment
-    from avatar.preprocess.track import run_track
+def _lazy(module: str, function: str) -> Callable[[StageContext], None]:
+    """A stage function imported when the stage runs, so that no stage waits for another's imports
+    (torch alone takes seconds)."""
 
+    def run(ctx: StageContext) -> None:
+        getattr(importlib.import_module(f"avatar.preprocess.{module}"), function)(ctx)
+
+    return run
+
+
+def preprocess_stages() -> list[Stage]:
     return [
-        Stage("decode", run_decode, (), ("decode",), ("manifest.json", "frames", "audio.wav")),
-        Stage("track", run_track, ("decode",), ("track",), ("landmarks.npz",)),
-        Stage("matte", run_matte, ("decode",), ("segment",), ("mattes",)),
-        Stage("audio", run_audio, ("decode",), ("audio",), ("features.npz",)),
-        Stage("pose", run_pose, ("track",), ("pose",), ("tracking.npz",)),
-        Stage("segment", run_segment, ("track", "matte"), ("segment",), ("masks", "background.png", "background_seen.png")),
-        Stage("report", run_report, ("pose", "segment", "audio"), ("report",), ("quality.json",)),
+        Stage("decode", _lazy("decode", "run_decode"), (), ("decode",), ("manifest.json", "frames", "audio.wav")),
+        Stage("track", _lazy("track", "run_track"), ("decode",), ("track",), ("landmarks.npz",)),
+        Stage("matte", _lazy("matte", "run_matte"), ("decode",), ("segment",), ("mattes",)),
+        Stage("audio", _lazy("audio_stage", "run_audio"), ("decode",), ("audio",), ("features.npz",)),
+        Stage("pose", _lazy("pose_stage", "run_pose"), ("track",), ("pose",), ("tracking.npz",)),
+        Stage("segment", _lazy("segment", "run_segment"), ("track", "matte"), ("segment",),
+              ("masks", "background.png", "background_seen.png")),
+        Stage("report", _lazy("report", "run_report"), ("pose", "segment", "audio"), ("report",), ("quality.json",)),
     ]
 
 

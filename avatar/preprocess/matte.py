@@ -1,7 +1,7 @@
 """Stage `matte`: a soft person mask per frame (MediaPipe selfie segmentation) -> mattes/*.png.
 
 The segmenter sees 256 x 256 pixels whatever it is given, so large frames are decoded at half size
-(much cheaper) and the mask is scaled back up to the frame size.
+(cheaper) and their mattes are stored at that size; `read_matte` scales them to the frame.
 """
 from __future__ import annotations
 
@@ -20,12 +20,22 @@ def run_matte(ctx: StageContext) -> None:
     from avatar.preprocess.mediapipe_tasks import PersonSegmenter, opened
 
     manifest = read_manifest(ctx)
-    count, fps, size = manifest["num_frames"], manifest["fps"], (manifest["width"], manifest["height"])
-    half = min(size) >= 512
+    count, fps = manifest["num_frames"], manifest["fps"]
+    half = min(manifest["width"], manifest["height"]) >= 512
     model = model_path("selfie_segmentation", ctx.config.segment.model_path)
     with atomic_dir(ctx.folder.mattes) as out, opened(PersonSegmenter(model)) as segmenter:
         for i, rgb in ctx.progress(iter_frames(ctx.folder, range(count), half=half), count, "matte"):
             confidence = segmenter.segment(rgb, int(round(i * 1000 / fps)))
-            if confidence.shape[::-1] != size:
-                confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_LINEAR)
             cv2.imwrite(str(out / f"{i:06d}.png"), np.round(confidence * 255).astype(np.uint8))
+
+
+def read_matte(path, size: tuple[int, int]) -> np.ndarray:
+    """[H, W] uint8 person confidence at the frame size `size` (width, height)."""
+    import cv2
+
+    matte = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if matte is None:
+        raise FileNotFoundError(f"cannot read matte {path}")
+    if matte.shape[::-1] != tuple(size):
+        matte = cv2.resize(matte, tuple(size), interpolation=cv2.INTER_LINEAR)
+    return matte

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from avatar.geometry import FACING_CAMERA, intrinsics_matrix, matrix_to_rotvec, project, rotvec_to_matrix
+from avatar.geometry import FACING_CAMERA, intrinsics_matrix, project, rotvec_to_matrix
 
 STABLE_LANDMARKS = np.array(sorted({
     # forehead
@@ -34,6 +34,9 @@ STABLE_LANDMARKS = np.array(sorted({
 
 FACE_RADIUS_CM = 8.0
 """Typical distance of the stable landmarks from the head's centre of rotation."""
+BANDWIDTH = 17
+"""Upper bandwidth of the pose system: the smoothness prior couples a frame's 6 parameters with the
+next two frames' (2 * 6 + 5)."""
 
 
 @dataclass
@@ -69,8 +72,7 @@ def pnp(points2d: np.ndarray, points3d: np.ndarray, focal: float, width: int, he
         ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
     projected, _ = cv2.projectPoints(obj, rvec, tvec, K, None)
     rms = float(np.sqrt(((projected.reshape(-1, 2) - img) ** 2).sum(-1).mean()))
-    rot = cv2.Rodrigues(rvec)[0] @ FACING_CAMERA.T
-    return matrix_to_rotvec(rot), tvec.reshape(3), rms
+    return cv2.Rodrigues(cv2.Rodrigues(rvec)[0] @ FACING_CAMERA.T)[0].reshape(3), tvec.reshape(3), rms
 
 
 def pnp_all(landmarks: np.ndarray, use: np.ndarray, template: np.ndarray, focal: float,
@@ -181,7 +183,7 @@ def _residuals(params: np.ndarray, points: np.ndarray, seen: np.ndarray, focal: 
                with_jacobian: bool = True):
     """Reprojection residuals [T, K, 2] of every frame, and their Jacobian [T, K, 2, 6] w.r.t. (rotvec, t)."""
     rot, left = _exp_and_left_jacobian(params[:, :3])
-    rotated = np.einsum("tij,kj->tki", rot @ FACING_CAMERA, points)  # [T, K, 3]
+    rotated = points @ (rot @ FACING_CAMERA).transpose(0, 2, 1)  # [T, K, 3]
     cam = rotated + params[:, None, 3:]
     z = np.maximum(cam[..., 2], 1e-6)
     res = focal * cam[..., :2] / z[..., None] + centre - seen
@@ -193,7 +195,7 @@ def _residuals(params: np.ndarray, points: np.ndarray, seen: np.ndarray, focal: 
         np.stack([zero, focal / z, -focal * cam[..., 1] / z**2], -1),
     ], -2)  # [T, K, 2, 3]
     # d(R X)/d rotvec = -[R X]x J_l(rotvec); d(R X + t)/dt = I.
-    drot = -np.einsum("tkij,tjl->tkil", _skew(rotated), left)
+    drot = -(_skew(rotated) @ left[:, None])
     jac = np.concatenate([dproj @ drot, dproj], -1)
     return res, jac
 
@@ -202,8 +204,8 @@ def refine_poses(landmarks: np.ndarray, use: np.ndarray, rotvecs: np.ndarray, tr
                  focal: float, width: int, height: int, template: np.ndarray, smoothness: float,
                  robust_scale: float, iterations: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """Joint robust + smooth refinement of every frame's pose (Levenberg-Marquardt, sparse normal equations)."""
+    import scipy.linalg
     import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
 
     count = len(landmarks)
     points = template[STABLE_LANDMARKS].astype(np.float64)
@@ -235,14 +237,18 @@ def refine_poses(landmarks: np.ndarray, use: np.ndarray, rotvecs: np.ndarray, tr
         res, J = _residuals(params, points, seen, focal, centre)
         norm = np.linalg.norm(res, axis=-1)
         w = np.where(norm > robust_scale, robust_scale / np.maximum(norm, 1e-9), 1.0) * frame_weight[:, None]  # IRLS
-        H = np.einsum("tkri,tk,tkrj->tij", J, w, J)
-        g = np.einsum("tkri,tk,tkr->ti", J, w, res).reshape(-1)
+        Jw = (J * w[..., None, None]).reshape(count, -1, 6).transpose(0, 2, 1)  # [T, 6, 2K]
+        H = Jw @ J.reshape(count, -1, 6)
+        g = (Jw @ res.reshape(count, -1, 1)).reshape(-1)
         blocks = sp.csr_matrix((H.reshape(-1), (rows.reshape(-1), cols.reshape(-1))), shape=prior.shape)
         system = (blocks + prior).tocsc()
         diag = system.diagonal()
         rhs = -(g + prior @ params.reshape(-1))
+        band = np.stack([np.pad(system.diagonal(k), (k, 0)) for k in range(BANDWIDTH, -1, -1)])  # upper form
         while True:
-            step = spla.spsolve(system + sp.diags(damping * (diag + 1e-9), format="csc"), rhs)
+            damped = band.copy()
+            damped[-1] += damping * (diag + 1e-9)
+            step = scipy.linalg.solveh_banded(damped, rhs, check_finite=False)
             candidate = params + step.reshape(count, 6)
             new = energy(candidate)
             if new <= current:

@@ -11,13 +11,13 @@ import numpy as np
 
 from avatar.geometry import head_angles_deg, rotation_jitter_deg
 from avatar.io_utils import atomic_write_json, load_npz
-from avatar.preprocess.frames import iter_frames
+from avatar.preprocess.frames import ordered_map, read_rgb
 from avatar.preprocess.segment import HEAD, MOUTH, TORSO
 from avatar.preprocess.stages import StageContext
 from avatar.preprocess.track import read_manifest
 
-_TINT = np.zeros((256, 3), np.uint8)
-_TINT[[TORSO, HEAD, MOUTH]] = [(40, 200, 90), (60, 120, 255), (255, 60, 60)]
+_TINT_LUT = np.zeros((1, 256, 3), np.uint8)  # label -> tint colour, for cv2.LUT
+_TINT_LUT[0, [TORSO, HEAD, MOUTH]] = [(40, 200, 90), (60, 120, 255), (255, 60, 60)]
 AXIS_CM = 6.0
 
 
@@ -69,14 +69,19 @@ def draw_overlay(rgb: np.ndarray, labels: np.ndarray, landmarks: np.ndarray, sta
     scale = rgb.shape[1] / labels.shape[1]
     if scale != 1:
         labels = cv2.resize(labels, rgb.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-    blend = cv2.addWeighted(rgb, 0.65, _TINT[labels], 0.35, 0)
-    out = np.where((labels > 0)[..., None], blend, rgb)
+    tint = cv2.LUT(cv2.merge([labels, labels, labels]), _TINT_LUT)
+    out = rgb.copy()
+    cv2.copyTo(cv2.addWeighted(rgb, 0.65, tint, 0.35, 0), labels, out)
     radius = max(1, round(rgb.shape[1] / 300))
-    colour_all = (255, 255, 255) if valid else (255, 80, 80)
-    for x, y in np.round(landmarks[:468:2] * scale).astype(int):
-        cv2.circle(out, (x, y), 0, colour_all, -1)
-    for x, y in np.round(landmarks[stable] * scale).astype(int):
-        cv2.circle(out, (x, y), radius, (0, 255, 0), -1)
+    h, w = out.shape[:2]
+    dots = np.round(landmarks[:468:2] * scale).astype(int)
+    inside = (dots[:, 0] >= 0) & (dots[:, 0] < w) & (dots[:, 1] >= 0) & (dots[:, 1] < h)
+    out[dots[inside, 1], dots[inside, 0]] = (255, 255, 255) if valid else (255, 80, 80)
+    for dy in range(-radius + 1, radius):
+        for dx in range(-radius + 1, radius):
+            pts = np.round(landmarks[stable] * scale).astype(int) + (dx, dy)
+            ok = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+            out[pts[ok, 1], pts[ok, 0]] = (0, 255, 0)
     origin = pose[:3, 3]
     points = np.stack([origin] + [origin + AXIS_CM * pose[:3, i] for i in range(3)])
     pix = ((points[:, :2] / points[:, 2:3]) * intrinsics[[0, 1], [0, 1]] + intrinsics[:2, 2]) * scale
@@ -105,14 +110,20 @@ def run_report(ctx: StageContext) -> None:
         writer = VideoWriter(ctx.folder.preview, fps, size[0] - size[0] % 2, size[1] - size[1] % 2, audio=audio,
                              sample_rate=manifest["audio_sample_rate"], crf=26, preset="ultrafast")
     with writer as preview:
-        frames = iter_frames(ctx.folder, range(count), half=half) if preview else ((i, None) for i in range(count))
-        for i, rgb in ctx.progress(frames, count, "report"):
+
+        def frame(i: int) -> tuple[bool, np.ndarray | None]:
             labels = cv2.imread(str(ctx.folder.mask_path(i)), cv2.IMREAD_GRAYSCALE)
-            nonempty += bool(tracking["tracked"][i] and (labels == HEAD).any())
-            if preview:
-                image = draw_overlay(rgb, labels, tracking["landmarks"][i], stable, tracking["head_pose"][i],
-                                     tracking["intrinsics"], bool(tracking["valid"][i]))
-                preview.write(image[: image.shape[0] - image.shape[0] % 2, : image.shape[1] - image.shape[1] % 2])
+            has_head = bool(tracking["tracked"][i] and (labels == HEAD).any())
+            if not preview:
+                return has_head, None
+            image = draw_overlay(read_rgb(ctx.folder.frame_path(i), half), labels, tracking["landmarks"][i], stable,
+                                 tracking["head_pose"][i], tracking["intrinsics"], bool(tracking["valid"][i]))
+            return has_head, image[: image.shape[0] - image.shape[0] % 2, : image.shape[1] - image.shape[1] % 2]
+
+        for has_head, image in ctx.progress(ordered_map(frame, range(count), threads=2), count, "report"):
+            nonempty += has_head
+            if image is not None:
+                preview.write(image)
     seen = cv2.imread(str(ctx.folder.background_seen), cv2.IMREAD_GRAYSCALE)
     report = quality_report(manifest, tracking, features, nonempty / max(1, int(tracking["tracked"].sum())), float((seen > 0).mean()))
     atomic_write_json(ctx.folder.quality, report)

@@ -12,7 +12,8 @@ import numpy as np
 
 from avatar.face_mesh import FACE_OVAL, JAW_LINE, LIPS_INNER
 from avatar.io_utils import atomic_dir, atomic_path, load_npz
-from avatar.preprocess.frames import read_rgb
+from avatar.preprocess.frames import ordered_map, read_rgb
+from avatar.preprocess.matte import read_matte
 from avatar.preprocess.stages import StageContext
 from avatar.preprocess.track import read_manifest
 
@@ -105,14 +106,19 @@ def run_segment(ctx: StageContext) -> None:
     size = manifest["width"]
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * max(2, size // 40) + 1,) * 2)
     with atomic_dir(ctx.folder.masks) as out:
-        for i in ctx.progress(range(count), count, "segment"):
-            matte = cv2.imread(str(ctx.folder.matte_path(i)), cv2.IMREAD_GRAYSCALE)
-            person = matte >= round(cfg.threshold * 255)
-            labels = part_labels(person, landmarks[i])
+
+        def segment(i: int) -> tuple[np.ndarray, np.ndarray] | None:
+            matte = read_matte(ctx.folder.matte_path(i), (manifest["width"], manifest["height"]))
+            labels = part_labels(matte >= round(cfg.threshold * 255), landmarks[i])
             cv2.imwrite(str(out / f"{i:06d}.png"), labels)
-            if i in sample_ids:
-                samples.append(read_rgb(ctx.folder.frame_path(i)))
-                covered.append(cv2.dilate(((matte > 25) | (labels > 0)).astype(np.uint8), grow).astype(bool))
+            if i not in sample_ids:
+                return None
+            return read_rgb(ctx.folder.frame_path(i)), cv2.dilate(((matte > 25) | (labels > 0)).astype(np.uint8), grow).astype(bool)
+
+        for sample in ctx.progress(ordered_map(segment, range(count), threads=2), count, "segment"):
+            if sample is not None:
+                samples.append(sample[0])
+                covered.append(sample[1])
     plate, seen = background_plate(samples, covered)
     ctx.log.info("segment: background plate observed on %.1f %% of its pixels", 100 * seen.mean())
     with atomic_path(ctx.folder.background_seen) as tmp:
