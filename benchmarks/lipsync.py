@@ -1,6 +1,6 @@
 """Lip sync of an avatar driven by speech it never heard: `python benchmarks/lipsync.py AVATAR_DIR [SPEECH...]`.
 
-For each speech file (default: every clip in ../shared/data/speech): render the avatar speaking it, find
+For each speech file (default: every clip in ../shared/data/speech, else two synthetic voices): render the avatar speaking it, find
 the face on every rendered frame with the tracker, and report the bilabial / open-vowel contrast d' at lags
 0..-6 (phoneme centres from the recogniser), the best lag, how open the mouth is in silences compared with
 speech, and whether audio and video lengths match. Then a 30 s render (the clips back to back) for the
@@ -72,10 +72,30 @@ def speech_clip(folder, speech: Path, out: Path) -> dict:
     }
 
 
+SYNTHETIC = {
+    "en-us": "Peter bought a map and a basket of apples, then he paused to read the small print by the lamp.",
+    "cmn": "我们明天八点半在北门见面，不要迟到，妈妈买了苹果和面包。",
+}
+
+
+def synthetic_speech(folder: Path) -> list[Path]:
+    """Speech clips made offline by espeak-ng, for machines without ../shared."""
+    from avatar.audio.io import write_wav
+    from avatar.speech_synth import synthesize
+
+    clips = []
+    for voice, text in SYNTHETIC.items():
+        wave, rate = synthesize(text, voice=voice)
+        clips.append(folder / f"synthetic_{voice}.wav")
+        write_wav(clips[-1], wave, rate)
+    return clips
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("avatar", type=Path)
     parser.add_argument("speech", nargs="*", type=Path)
+    parser.add_argument("--synthetic", action="store_true", help="add synthetic English and Mandarin voices")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from avatar.audio.io import load_audio, write_wav
@@ -88,6 +108,8 @@ def main() -> None:
     clips = args.speech or sorted(SPEECH.glob("*"))
     report: dict = {"avatar": str(args.avatar), "clips": {}}
     with tempfile.TemporaryDirectory(prefix="avatar-lipsync-") as tmp:
+        if args.synthetic or not clips:  # synthetic voices in two languages, also when no recordings are at hand
+            clips = clips + synthetic_speech(Path(tmp))
         for clip in clips:
             report["clips"][clip.name] = speech_clip(folder, clip, Path(tmp) / f"{clip.stem}.mp4")
         # 30 s of the clips back to back, with short pauses, for blinks and head motion.

@@ -1,7 +1,8 @@
 """`make bench`: every benchmark in this folder, each printing one JSON object.
 
-The preprocessing benchmark runs on the built-in sample made at 512x512 and looped to 60 s, so it needs
-nothing outside the repository.
+Needs nothing outside the repository: preprocessing runs on the built-in sample made at 512x512 and
+looped to 60 s; fit runs on the 60 s real clip from ../shared/data when present, else on the built-in
+sample, and the avatar it makes is the one the render and lip-sync benchmarks drive.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def run(*args: str) -> None:
-    print(f"$ {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, *args], check=True)
+def run(script: str, *args: str) -> None:
+    print(f"$ {script} {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, str(HERE / script), *args], check=True)
 
 
 def main() -> None:
@@ -23,10 +24,13 @@ def main() -> None:
         sample = Path(tmp) / "sample512.mp4"
         subprocess.run([sys.executable, "-m", "avatar", "sample", "--out", str(sample), "--size", "512", "--seconds", "10"],
                        check=True, capture_output=True)
-        run(str(HERE / "preprocess.py"), str(sample), "--loop-to", "60")
-    for script in sorted(HERE.glob("*.py")):
-        if script.name not in ("run_all.py", "preprocess.py"):
-            run(str(script))
+        run("preprocess.py", str(sample), "--loop-to", "60")
+        run("render.py")
+        avatar = str(Path(tmp) / "avatar")
+        run("fit.py", "--keep", avatar)
+        run("render_avatar.py", avatar)
+        run("render_audio.py", avatar)
+        run("lipsync.py", avatar)
 
 
 if __name__ == "__main__":

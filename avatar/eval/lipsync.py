@@ -49,10 +49,13 @@ def d_prime(opening: np.ndarray, fps: float, bilabial: list[float], open_vowels:
 
 
 def lip_contrast(opening: np.ndarray, fps: float, centres: list[tuple[str, float]], lags=range(-6, 1)) -> dict:
-    """{"d_prime": {lag: d'}, "best_lag": lag, "best_d_prime": d', "bilabials": n, "open_vowels": n}."""
+    """{"d_prime": {lag: d'}, "best_lag": lag, "best_d_prime": d', "bilabials": n, "open_vowels": n}.
+
+    d' is None (JSON null) where it cannot be measured: fewer than two bilabials or open vowels heard.
+    """
     bilabial, open_vowels = contrast_groups(centres)
     scores = {int(lag): d_prime(opening, fps, bilabial, open_vowels, int(lag)) for lag in lags}
-    finite = {k: v for k, v in scores.items() if np.isfinite(v)}
-    best = max(finite, key=finite.get) if finite else 0
-    return {"d_prime": {str(k): round(v, 3) for k, v in scores.items()}, "best_lag": best,
-            "best_d_prime": round(finite.get(best, float("nan")), 3), "bilabials": len(bilabial), "open_vowels": len(open_vowels)}
+    finite = {k: round(v, 3) for k, v in scores.items() if np.isfinite(v)}
+    best = max(finite, key=finite.get) if finite else None
+    return {"d_prime": {str(k): finite.get(k) for k in scores}, "best_lag": best,
+            "best_d_prime": finite.get(best), "bilabials": len(bilabial), "open_vowels": len(open_vowels)}

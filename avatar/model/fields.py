@@ -41,8 +41,8 @@ class ExpressionField(nn.Module):
 
     def offsets(self, encoded: Tensor, motion: Tensor) -> dict[str, Tensor]:
         """encoded [N, width] (from `encode`), motion [D] -> offsets of every Gaussian."""
-        h = F.relu(encoded + self.motion_in(motion))
-        out = self.out(F.relu(self.hidden(h)))
+        h = F.relu(encoded + self.motion_in(motion), inplace=True)  # in place: fresh tensors, fewer page faults
+        out = self.out(F.relu(self.hidden(h), inplace=True))
         one = torch.zeros_like(out[:, :4])
         one[:, 0] = 1.0
         return {
