@@ -136,7 +136,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         from avatar.render.audio_render import render_audio
 
         count = render_audio(folder, Path(args.audio), Path(args.out), args.pose, args.mouth_scale, args.background, args.size,
-                             Path(args.motion_out) if args.motion_out else None, args.allow_silence, args.seed)["frames"]
+                             Path(args.motion_out) if args.motion_out else None, args.allow_silence, args.seed,
+                             args.pauses)["frames"]
     print(f"rendered {count} frames: {args.out}")
     return 0
 
@@ -215,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output .mp4 (h264 + aac), .webm (VP9 + Opus, alpha with --background transparent), or .png / a folder (PNG sequence + audio.wav)")
     p.add_argument("--pose", default="generated", choices=["generated", "replay", "still"],
                    help="head motion for --audio: generated from the speech, replayed from the video, or still")
+    p.add_argument("--pauses", default="closed", choices=["closed", "person"],
+                   help="mouth in pauses for --audio: closed, or held as the person held it in their video")
     p.add_argument("--mouth-scale", type=float, default=1.0, help="how wide the mouth moves for --audio (1 = the person's own)")
     p.add_argument("--background", default="plate", help="plate (the video's background), #rrggbb, an image file, or transparent")
     p.add_argument("--size", type=int, help="output side in pixels (default: the avatar's own)")

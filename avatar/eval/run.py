@@ -92,7 +92,10 @@ def evaluate(folder: AvatarFolder, video: bool = True) -> dict:
 def evaluate_audio_driven(folder: AvatarFolder, trained, data, tracker_landmarks: np.ndarray, found: np.ndarray) -> dict:
     """The test frames rendered from the test audio alone (through the person's driver, with the tracked
     head poses so mouths line up): mouth-opening correlation and lip LMD against the real frames, and the
-    lip contrast d' of the rendered frames."""
+    lip contrast d' of the rendered frames. The main figures hold the mouth in pauses as the person did
+    (`--pauses person`: this is their own recording); `closed_pauses` has the same for the default."""
+    import torch
+
     from avatar.audio.features import extract_features
     from avatar.audio.io import load_audio
     from avatar.audio.phonemes import token_names
@@ -106,31 +109,36 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, tracker_landmarks
     ids = data.test_ids
     if len(ids) < 10:
         return {}
-    fps, rate = data.manifest["fps"], data.manifest["audio_sample_rate"]
+    fps = data.manifest["fps"]
     start, end = int(ids[0]), int(ids[-1]) + 1
     wave = load_audio(folder.audio, 16000)[int(start * 16000 / fps): int(end * 16000 / fps)]
     features = extract_features(wave, end - start, fps)
+    centres = phoneme_centres(wave)
     driver = load_driver(folder, trained)
-    driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose="still")
     renderer = FrameRenderer(trained, data.intrinsics, data.resolution, data.resolution, data.background)
-    rendered = []
-    with opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
-        for i in ids:
-            import torch
-
-            image = to_uint8(renderer.render(torch.from_numpy(driven.codes[i - start]), data.head_pose[i]))
-            rendered.append(_landmarks(tracker, image))
-    rendered = np.array(rendered)
-    ok = found & ~np.isnan(rendered[:, 0, 0])
-    if ok.sum() < 3:
-        return {}
-    opening = mouth_opening(rendered)
     real_opening = mouth_opening(tracker_landmarks)
-    contrast = lip_contrast(np.nan_to_num(opening, nan=float(np.nanmean(opening))), fps,
-                            [(p, t) for p, t in phoneme_centres(wave)])
+
+    def scores(pauses: str) -> dict:
+        driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose="still", pauses=pauses)
+        with opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
+            rendered = np.array([_landmarks(tracker, to_uint8(renderer.render(torch.from_numpy(driven.codes[i - start]),
+                                                                              data.head_pose[i]))) for i in ids])
+        ok = found & ~np.isnan(rendered[:, 0, 0])
+        if ok.sum() < 3:
+            return {}
+        opening = mouth_opening(rendered)
+        return {
+            "mouth_opening_r": round(float(np.corrcoef(opening[ok], real_opening[ok])[0, 1]), 4),
+            "lmd_mouth_px": round(float(mouth_landmark_distance(rendered[ok], tracker_landmarks[ok], data.resolution).mean()), 3),
+            "lip_contrast": lip_contrast(np.nan_to_num(opening, nan=float(np.nanmean(opening))), fps, centres),
+        }
+
+    person = scores("person")
+    if not person:
+        return {}
     return {
-        "mouth_opening_r": round(float(np.corrcoef(opening[ok], real_opening[ok])[0, 1]), 4),
-        "lmd_mouth_px": round(float(mouth_landmark_distance(rendered[ok], tracker_landmarks[ok], data.resolution).mean()), 3),
-        "lip_contrast": contrast,
+        **person,
+        "pauses": "person",
+        "closed_pauses": scores("closed"),
         "covers": "test frames driven by the test audio only (tracked head poses), tracker on rendered vs real frames",
     }

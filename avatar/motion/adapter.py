@@ -51,8 +51,7 @@ def train_adapter(inputs: np.ndarray, base: np.ndarray, target: np.ndarray, trai
                   weights: np.ndarray | None = None, steps: int = 800, window: int = 64, batch: int = 16,
                   seed: int = 0) -> tuple[Adapter, AdapterReport]:
     """inputs [T, I] audio-side features; base [T, O] the prior's prediction; target [T, O] the tracked values;
-    weights [T] how much each frame counts (the driver gives silent frames none: there the prior closes the
-    mouth, whatever the person did while pausing in their video).
+    weights [T] how much each frame counts (the driver gives frames where the face was not tracked none).
 
     `train` and `validation` are [start, end) frame ranges. Returns the adapter with the best validation
     error (weighted mean absolute error over frames and outputs).

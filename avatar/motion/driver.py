@@ -21,6 +21,9 @@ LEAD_S = 0.08
 their lips 3-4 frames (25 fps) before hama's span centres; with this lead the rendered avatar does too
 (benchmarks/lipsync.py: best lag -3 or -4 on unseen English speech)."""
 DRIVER_WEIGHTS, DRIVER_META = "driver.safetensors", "driver.json"
+PAUSE_MODES = ("closed", "person")
+"""What the mouth does in pauses: `closed` (lips shut, the default for any voice) or `person` (as this
+person held it in the pauses of their video, e.g. lips apart while breathing between phrases)."""
 
 
 def audio_inputs(ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
@@ -56,7 +59,9 @@ class Driver:
     report: dict
 
     def motion(self, ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
-               pose: str = "generated", mouth_scale: float = 1.0, seed: int = 0) -> DrivenMotion:
+               pose: str = "generated", mouth_scale: float = 1.0, seed: int = 0, pauses: str = "closed") -> DrivenMotion:
+        if pauses not in PAUSE_MODES:
+            raise AvatarError(f"--pauses {pauses!r}: choose one of {', '.join(PAUSE_MODES)}")
         rng = np.random.default_rng(seed)
         inputs, mouth = audio_inputs(ppg, tokens, energy, pitch, fps, mouth_scale)
         blink = self.blinks.generate(len(mouth), fps, rng)
@@ -64,7 +69,8 @@ class Driver:
         if self.adapter is not None:
             with torch.no_grad():
                 correction = self.adapter(torch.from_numpy(inputs)[None])[0].numpy()
-            codes[:, self.dims] += mouth_scale * speaking(energy, fps)[:, None] * correction
+            gate = speaking(energy, fps) if pauses == "closed" else np.ones(len(codes), np.float32)
+            codes[:, self.dims] += mouth_scale * gate[:, None] * correction
         segments: list[int] = []
         if pose == "still":
             poses = self.poses.still(len(mouth))
@@ -126,10 +132,10 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     inputs, mouth = audio_inputs(features["ppg"], tokens, features["energy"], features["pitch"], fps)
     dims = adapted_dims(names, codes.shape[1])
     # The adapter learns what the prior misses: the tracked code minus the code the prior's mouth (plus the
-    # true blinks) maps to.
+    # true blinks) maps to. Pauses are learned too (for `pauses="person"`); `closed` switches it off there.
     base = mapping.codes(np.concatenate([mouth, mapping.normalise(channels)[:, -1:]], 1))
     adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test),
-                                    weights=speaking(features["energy"], fps) * valid, steps=steps, seed=seed)
+                                    weights=valid.astype(np.float32), steps=steps, seed=seed)
     poses = PoseLibrary(tracking["head_pose"][train[0]:train[1]].astype(np.float32), loudness(features["energy"])[train[0]:train[1]],
                         rest_pose.astype(np.float32), fps)
     summary = _report(report, blinks)

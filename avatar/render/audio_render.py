@@ -60,7 +60,7 @@ def load_driver(folder: AvatarFolder, trained):
 
 def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = "generated", mouth_scale: float = 1.0,
                  background: str = "plate", size: int | None = None, motion_out: Path | None = None,
-                 allow_silence: bool = False, seed: int = 0) -> dict:
+                 allow_silence: bool = False, seed: int = 0, pauses: str = "closed") -> dict:
     import json
 
     from avatar.audio.features import extract_features
@@ -96,7 +96,7 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = 
 
     trained = load_trained(folder)
     driver = load_driver(folder, trained)
-    driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose, mouth_scale, seed)
+    driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose, mouth_scale, seed, pauses)
     if silent:
         rest = np.tile(np.asarray(SILENCE, np.float32), (count, 1))
         driven.codes = driver.mapping.codes(np.concatenate([rest, driven.blink[:, None]], 1))

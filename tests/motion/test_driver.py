@@ -1,5 +1,8 @@
 """The personal driver on the built-in sample: the adapter lowers the held-out error of the prior."""
 import numpy as np
+import pytest
+
+from avatar.errors import AvatarError
 
 from avatar.motion.driver import Driver, fit_driver
 from avatar.train.data import AvatarData
@@ -25,3 +28,18 @@ def test_adapter_learns_the_person(sample_avatar, tmp_path):
     b = again.motion(f["ppg"], tokens, f["energy"], f["pitch"], 25, seed=3)
     np.testing.assert_allclose(a.codes, b.codes, atol=1e-5)
     assert a.codes.shape == (data.count, data.motion_dim) and a.poses.shape == (data.count, 4, 4)
+    # Pauses: `closed` leaves silence to the prior (adapter off), `person` keeps the adapter everywhere.
+    from avatar.motion.driver import speaking
+
+    silent = speaking(f["energy"], 25) < 1e-3
+    assert silent.any() and (~silent).any()
+    person = driver.motion(f["ppg"], tokens, f["energy"], f["pitch"], 25, seed=3, pauses="person")
+    adapter, driver.adapter = driver.adapter, None
+    prior = driver.motion(f["ppg"], tokens, f["energy"], f["pitch"], 25, seed=3)
+    driver.adapter = adapter
+    np.testing.assert_allclose(a.codes[silent], prior.codes[silent], atol=1e-6)
+    np.testing.assert_allclose(a.codes[~silent & (speaking(f["energy"], 25) > 0.999)],
+                               person.codes[~silent & (speaking(f["energy"], 25) > 0.999)], atol=1e-6)
+    assert np.abs(person.codes[silent] - prior.codes[silent]).max() > 1e-4
+    with pytest.raises(AvatarError, match="--pauses"):
+        driver.motion(f["ppg"], tokens, f["energy"], f["pitch"], 25, pauses="open")
