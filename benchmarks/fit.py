@@ -1,4 +1,4 @@
-"""Fit speed: `python benchmarks/fit.py [VIDEO] [--recipe preview]`.
+"""Fit speed: `python benchmarks/fit.py [VIDEO] [--recipe preview] [avatar fit flags]`.
 
 Runs `avatar fit` in a fresh process (preprocessing included, cached nothing), then `avatar eval`, and
 prints one JSON object: fit_seconds (wall, everything), seconds_per_iter per training stage, and the
@@ -23,8 +23,7 @@ def main() -> None:
     parser.add_argument("video", nargs="?", type=Path)
     parser.add_argument("--recipe", default="preview")
     parser.add_argument("--keep", type=Path, help="keep the avatar folder here")
-    parser.add_argument("overrides", nargs="*", help="extra flags for avatar fit, e.g. --train.iterations=2000")
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()  # the rest go to avatar fit, e.g. --train.iterations=2000
     with tempfile.TemporaryDirectory(prefix="avatar-bench-") as tmp:
         video = args.video
         if video is None:
@@ -37,7 +36,7 @@ def main() -> None:
         out = args.keep or Path(tmp) / "avatar"
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "avatar", "fit", str(video), "--out", str(out), "--recipe", args.recipe,
-                        *args.overrides], check=True, capture_output=True)
+                        *overrides], check=True, capture_output=True)
         fit_seconds = time.perf_counter() - start
         subprocess.run([sys.executable, "-m", "avatar", "eval", str(out), "--no-video"], check=True, capture_output=True)
         info = json.loads((out / "model" / "config.json").read_text())["info"]
