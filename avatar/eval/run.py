@@ -118,11 +118,10 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, tracker_landmarks
     renderer = FrameRenderer(trained, data.intrinsics, data.resolution, data.resolution, data.background)
     real_opening = mouth_opening(tracker_landmarks)
 
-    def scores(pauses: str) -> dict:
+    def scores(pauses: str, tracker) -> dict:
         driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose="still", pauses=pauses)
-        with opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
-            rendered = np.array([_landmarks(tracker, to_uint8(renderer.render(torch.from_numpy(driven.codes[i - start]),
-                                                                              data.head_pose[i]))) for i in ids])
+        rendered = np.array([_landmarks(tracker, to_uint8(renderer.render(torch.from_numpy(driven.codes[i - start]),
+                                                                          data.head_pose[i]))) for i in ids])
         ok = found & ~np.isnan(rendered[:, 0, 0])
         if ok.sum() < 3:
             return {}
@@ -133,12 +132,13 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, tracker_landmarks
             "lip_contrast": lip_contrast(np.nan_to_num(opening, nan=float(np.nanmean(opening))), fps, centres),
         }
 
-    person = scores("person")
+    with opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
+        person, closed = scores("person", tracker), scores("closed", tracker)
     if not person:
         return {}
     return {
         **person,
         "pauses": "person",
-        "closed_pauses": scores("closed"),
+        "closed_pauses": closed,
         "covers": "test frames driven by the test audio only (tracked head poses), tracker on rendered vs real frames",
     }

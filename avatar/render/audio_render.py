@@ -70,7 +70,7 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = 
     from avatar.motion.nonverbal import POSE_MODES
     from avatar.motion.visemes import SILENCE
     from avatar.progress import progress
-    from avatar.render.frames import FrameRenderer, to_uint8
+    from avatar.render.frames import FrameRenderer
     from avatar.video_writer import VideoWriter
 
     if pose not in POSE_MODES:
