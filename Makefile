@@ -4,8 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := out/demo
+# torch is installed first, pinned. On Linux, PyPI's torch wheel is a CUDA build; to pick the build for a
+# particular CUDA version (or a CPU-only one), point TORCH_INDEX at PyTorch's wheel index for it:
+#   make setup TORCH_INDEX=<index URL>
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?=
 
-.PHONY: setup models demo test bench clean
+.PHONY: setup models demo test bench gpu-check clean
 
 setup: $(STAMP) models
 
@@ -13,7 +18,7 @@ setup: $(STAMP) models
 # multi-GB CUDA build. The project and its extras come second.
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
@@ -36,6 +41,12 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+# On a CUDA machine: CPU-vs-CUDA parity of every op, then a short fit and render on the built-in sample.
+gpu-check: setup
+	$(BIN)/avatar sample --out out/gpu-check/sample.mp4 --seconds 6
+	$(BIN)/avatar preprocess out/gpu-check/sample.mp4 --out out/gpu-check/avatar
+	$(BIN)/python benchmarks/gpu_check.py --avatar out/gpu-check/avatar
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -9,6 +9,7 @@ setup(
     name="avatar",
     version="0.1.0",
     description="A personal 3D talking-head avatar from a few minutes of ordinary video",
+    license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["avatar", "avatar.*"]) + ["avatar.recipes", "avatar.cuda_ext"],
     package_dir={"avatar.recipes": "recipes", "avatar.cuda_ext": "cuda_ext"},

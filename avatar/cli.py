@@ -6,16 +6,30 @@ import sys
 from pathlib import Path
 
 from avatar import __version__
-from avatar.config import AvatarConfig, leaf_fields
+from avatar.config import DEFAULT_RECIPE, PREPROCESS_SECTIONS, TRAIN_SECTIONS, AvatarConfig, leaf_fields
 from avatar.errors import AvatarError
 
-PREPROCESS_SECTIONS = ("preprocess", "decode", "track", "pose", "segment", "audio", "report")
-TRAIN_SECTIONS = ("model", "train")
+DEVICE_HELP = "where to compute: auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda (default: auto)"
+
+
+def _add_device_flag(parser: argparse.ArgumentParser, dest: str = "device") -> None:
+    parser.add_argument("--device", dest=dest, choices=["auto", "cpu", "cuda"], default=None if dest != "device" else "auto",
+                        help=DEVICE_HELP)
+
+
+def _device(name: str):
+    """The torch device for a `--device` value, checked before any work (an unusable `cuda` is one line up front)."""
+    from avatar.device import resolve_device
+
+    return resolve_device(name)
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...]) -> None:
-    """One flag per config field (`--decode.size 256`), documented by the field's docstring."""
-    parser.add_argument("--recipe", help="named recipe from recipes/ or a path to a YAML file")
+    """One flag per config field (`--decode.size 256`), documented by the field's docstring, and `--device`
+    (the same as `--compute.device`)."""
+    parser.add_argument("--recipe", help=f"named recipe from recipes/ or a path to a YAML file (default: {DEFAULT_RECIPE})")
+    _add_device_flag(parser, "cfg:compute.device")
+    sections = ("compute", *sections)
     groups = {}
     for section, name, tp, default, doc in leaf_fields(AvatarConfig):
         if section not in sections:
@@ -32,6 +46,7 @@ def _config_from_args(args: argparse.Namespace):
     from avatar.config import load_config
 
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg:") and v is not None}
+    args.recipe = args.recipe or DEFAULT_RECIPE  # recorded with the run: no recipe means the default one
     return load_config(args.recipe, overrides)
 
 
@@ -77,6 +92,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     from avatar.preprocess import run_preprocess
 
     cfg = _config_from_args(args)
+    _device(cfg.compute.device)
     only = args.only.split(",") if args.only else None
     redo = args.redo.split(",") if args.redo else None
     folder = run_preprocess(Path(args.video), Path(args.out), cfg, recipe=args.recipe, force=args.force, only=only, redo=redo)
@@ -84,27 +100,37 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_summary(folder, info: dict) -> str:
+    sizes = ", ".join(f"{n} {part}" for part, n in info["sizes"].items())
+    return f"trained avatar: {folder.model} ({info['steps']} steps on {info['device']}; {sizes})"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from avatar.folder import AvatarFolder
+    from avatar.folder import open_avatar_folder
     from avatar.train.run import train_avatar
 
-    folder = AvatarFolder(Path(args.avatar))
-    info = train_avatar(folder, _config_from_args(args), args.recipe, resume=args.resume, force=args.force)
-    print(f"trained avatar: {folder.model} ({info['steps']} steps, {sum(info['gaussians'].values())} Gaussians)")
+    folder = open_avatar_folder(args.avatar, "preprocessed")
+    cfg = _config_from_args(args)
+    _device(cfg.compute.device)
+    info = train_avatar(folder, cfg, args.recipe, resume=args.resume, force=args.force)
+    print(_trained_summary(folder, info))
     return 0
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from avatar.folder import AvatarFolder
+    from avatar.folder_lock import folder_lock
     from avatar.preprocess import run_preprocess
     from avatar.train.run import train_avatar
 
     cfg = _config_from_args(args)
+    _device(cfg.compute.device)
     folder = AvatarFolder(Path(args.out))
-    if not args.resume:
-        run_preprocess(Path(args.video), folder.root, cfg, recipe=args.recipe, force=args.force)
-    info = train_avatar(folder, cfg, args.recipe, resume=args.resume, force=args.force)
-    print(f"trained avatar: {folder.model} ({info['steps']} steps, {sum(info['gaussians'].values())} Gaussians)\n"
+    with folder_lock(folder.root, f"avatar fit {args.video}"):
+        if not args.resume:
+            run_preprocess(Path(args.video), folder.root, cfg, recipe=args.recipe, force=args.force)
+        info = train_avatar(folder, cfg, args.recipe, resume=args.resume, force=args.force)
+    print(f"{_trained_summary(folder, info)}\n"
           f"next: avatar eval {folder.root}   |   avatar render {folder.root} --replay --out clip.mp4")
     return 0
 
@@ -113,29 +139,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
     from avatar.eval.run import evaluate
-    from avatar.folder import AvatarFolder
+    from avatar.folder import open_avatar_folder
 
-    folder = AvatarFolder(Path(args.avatar))
-    metrics = evaluate(folder, video=not args.no_video)
+    folder = open_avatar_folder(args.avatar)
+    metrics = evaluate(folder, _device(args.device), video=not args.no_video)
     print(json.dumps({k: v for k, v in metrics.items() if k != "covers"}, indent=2))
     print(f"metrics: {folder.eval / 'metrics.json'}" + ("" if args.no_video else f"\nside by side: {folder.eval / 'side_by_side.mp4'}"))
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from avatar.folder import AvatarFolder
+    from avatar.folder import open_avatar_folder
 
-    folder = AvatarFolder(Path(args.avatar))
     if bool(args.replay) == bool(args.audio):
         raise AvatarError("say what drives the avatar: --audio SPEECH (any voice) or --replay (its own tracked motion)")
+    folder = open_avatar_folder(args.avatar)
+    device = _device(args.device)
     if args.replay:
         from avatar.render.replay import render_replay
 
-        count = render_replay(folder, Path(args.out), args.frames, args.camera)
+        count = render_replay(folder, Path(args.out), device, args.frames, args.camera)
     else:
         from avatar.render.audio_render import render_audio
 
-        count = render_audio(folder, Path(args.audio), Path(args.out), args.pose, args.mouth_scale, args.background, args.size,
+        count = render_audio(folder, Path(args.audio), Path(args.out), device, args.pose, args.mouth_scale, args.background, args.size,
                              Path(args.motion_out) if args.motion_out else None, args.allow_silence, args.seed,
                              args.pauses)["frames"]
     print(f"rendered {count} frames: {args.out}")
@@ -143,10 +170,10 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from avatar.folder import AvatarFolder
+    from avatar.folder import open_avatar_folder
     from avatar.render.export_ply import export_avatar
 
-    count = export_avatar(AvatarFolder(Path(args.avatar)), Path(args.ply))
+    count = export_avatar(open_avatar_folder(args.avatar), Path(args.ply), _device(args.device))
     print(f"exported {count} Gaussians: {args.ply}")
     return 0
 
@@ -206,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="metrics on the held-out tail of the video (eval/metrics.json)")
     p.add_argument("avatar", help="avatar folder with a trained avatar")
     p.add_argument("--no-video", action="store_true", help="skip the side-by-side video")
+    _add_device_flag(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("render", help="render the avatar speaking an audio file, or replaying its own video")
@@ -226,11 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of blinks and generated head motion")
     p.add_argument("--frames", help="--replay only: A:B, the frames to replay (default: all)")
     p.add_argument("--camera", help="--replay only: yaw[,pitch[,zoom]] to look from another angle (degrees, degrees, factor)")
+    _add_device_flag(p)
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("export", help="export the Gaussians as a standard 3DGS PLY")
     p.add_argument("avatar", help="avatar folder with a trained avatar")
     p.add_argument("--ply", required=True, help="output .ply path")
+    _add_device_flag(p)
     p.set_defaults(func=cmd_export)
     return parser
 

@@ -3,7 +3,8 @@
 A config is an `AvatarConfig` made of sections (`decode`, `track`, ...). Each field has a docstring under
 it; the command line turns every field into a flag (`--decode.size 256`) with that docstring as its help.
 A recipe (`recipes/NAME.yaml`, or any YAML path) holds plain values for some fields; values not given
-keep their defaults. A run saves the resolved config as JSON with `SCHEMA_VERSION`.
+keep their defaults. The defaults are the default recipe, `gaussian`: each default is written once, here.
+A run saves the resolved config as JSON with `SCHEMA_VERSION`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from typing import Any
 
 from avatar.errors import AvatarError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_RECIPE = "gaussian"
+PREPROCESS_SECTIONS = ("preprocess", "decode", "track", "pose", "segment", "audio", "report")
+TRAIN_SECTIONS = ("model", "train")
 
 
 @dataclass
@@ -30,8 +34,6 @@ class DecodeConfig:
     """Frame rate of the processed video; every input is resampled to it."""
     size: int = 512
     """Side in pixels of the square processed frames; smaller input is not upscaled."""
-    audio_sample_rate: int = 16000
-    """Sample rate of the extracted mono audio track."""
     jpeg_quality: int = 95
     """JPEG quality of the stored frames."""
     min_duration_s: float = 3.0
@@ -97,7 +99,15 @@ class ReportConfig:
 
 
 @dataclass
+class ComputeConfig:
+    device: typing.Literal["auto", "cpu", "cuda"] = "auto"
+    """Where tensors live and ops run: auto (a CUDA GPU when torch sees one, else the CPU), cpu or cuda."""
+
+
+@dataclass
 class ModelConfig:
+    kind: str = "gaussian"
+    """Which avatar model: gaussian (3D Gaussian splats). Saved with the model; loading dispatches on it."""
     head_gaussians: int = 30000
     """Head Gaussians at the start (on the face template, a hair/skull shell, inside mouth and eyes)."""
     torso_gaussians: int = 10000
@@ -119,15 +129,24 @@ class ModelConfig:
     mlp_width: int = 64
     """Hidden width of the expression field's MLP."""
 
+    def hash_spec(self):
+        """The expression field's hash-grid shape (an `avatar.ops.HashTriplaneSpec`) from the fields above."""
+        from avatar.ops import HashTriplaneSpec
+
+        return HashTriplaneSpec(levels=self.hash_levels, features_per_level=self.hash_features,
+                                log2_table_size=self.hash_log2_table, base_resolution=self.hash_base_resolution,
+                                growth_factor=self.hash_growth)
+
 
 @dataclass
 class TrainConfig:
     resolution: int = 0
     """Side in pixels of the frames trained on; 0 uses the processed size."""
-    iterations: int = 30000
+    iterations: int = 20000
     """Optimisation steps in all."""
     stages: tuple[float, ...] = (0.08, 0.3, 0.15, 0.47)
-    """Fractions of the iterations spent in the stages: head warm-up (static head), deformation, torso, joint."""
+    """Fractions of the iterations spent in the model's training stages, one per stage (gaussian: head warm-up,
+    deformation, torso, joint)."""
     lr_means: float = 0.004
     """Learning rate of Gaussian centres, in centimetres per step (decays tenfold over training)."""
     lr_scales: float = 0.005
@@ -174,6 +193,7 @@ class PreprocessConfig:
 
 @dataclass
 class AvatarConfig:
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
@@ -323,23 +343,23 @@ def available_recipes() -> list[str]:
 
 
 def load_config(recipe: str | None = None, overrides: dict[str, str] | None = None) -> AvatarConfig:
-    """Defaults, then the recipe's values, then command-line overrides {"section.field": "text"}."""
+    """Defaults, then the recipe's values (no recipe: the default recipe), then command-line overrides
+    {"section.field": "text"}."""
     import yaml
 
     cfg = AvatarConfig()
-    if recipe:
-        path = recipe_path(recipe)
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise AvatarError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        apply_values(cfg, values, f"recipe {path.name}")
+    path = recipe_path(recipe or DEFAULT_RECIPE)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise AvatarError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    apply_values(cfg, values, f"recipe {path.name}")
     for key, text in (overrides or {}).items():
         section, _, name = key.partition(".")
         target = getattr(cfg, section, None)
         types = _field_types(type(target)) if target is not None else {}
         if name not in types:
-            raise AvatarError(f"unknown setting --{key}; see `avatar --help-config`")
+            raise AvatarError(f"unknown setting --{key}; `avatar fit --help` lists every setting")
         setattr(target, name, parse_text(text, types[name], key))
     return cfg
 
@@ -352,21 +372,22 @@ def config_from_dict(data: dict, source: str) -> AvatarConfig:
     return apply_values(AvatarConfig(), data, source)
 
 
-def save_config(cfg: AvatarConfig, path: Path, recipe: str | None) -> None:
+def save_config(cfg: AvatarConfig, path: Path, recipe: str | None, **extra) -> None:
+    """Write the resolved config as JSON with its schema version (and `extra` plain values beside it)."""
     from avatar.io_utils import atomic_write_text
 
-    payload = {"schema_version": SCHEMA_VERSION, "recipe": recipe, "config": config_to_dict(cfg)}
+    payload = {"schema_version": SCHEMA_VERSION, "recipe": recipe, **extra, "config": config_to_dict(cfg)}
     atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
 
 
-def load_saved_config(path: Path) -> AvatarConfig:
+def load_saved_config(path: Path, remedy: str = "re-run the command that wrote it") -> tuple[AvatarConfig, dict]:
+    """(config, the whole saved payload) of a file written by `save_config`, schema-checked."""
     try:
-        payload = json.loads(path.read_text())
+        payload = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise AvatarError(f"cannot read config {path}: {exc}") from None
-    if payload.get("schema_version") != SCHEMA_VERSION:
-        raise AvatarError(
-            f"{path} has config schema {payload.get('schema_version')}, this avatar reads {SCHEMA_VERSION}; "
-            "re-run the command that wrote it"
-        )
-    return config_from_dict(payload.get("config", {}), str(path))
+        raise AvatarError(f"cannot read {path} ({exc}); {remedy}") from None
+    if not isinstance(payload, dict) or payload.get("schema_version") != SCHEMA_VERSION:
+        version = payload.get("schema_version") if isinstance(payload, dict) else None
+        raise AvatarError(f"{path} was written by another version of avatar (config schema {version}, this one reads "
+                          f"{SCHEMA_VERSION}); {remedy}")
+    return config_from_dict(payload.get("config", {}), str(path)), payload

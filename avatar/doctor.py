@@ -31,10 +31,14 @@ def _torch_report() -> None:
         _line("torch", f"not importable ({exc})")
         return
     _line("torch", f"{torch.__version__} ({torch.get_num_threads()} threads)")
+    from avatar.device import auto_choice
+
     if torch.cuda.is_available():
         _line("CUDA", f"yes: {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})")
     else:
-        _line("CUDA", "no (CPU build or no GPU): training and rendering run on the CPU")
+        _line("CUDA", "no")
+    device, why = auto_choice()
+    _line("--device auto picks", f"{device}: {why}")
 
 
 def _media_report() -> None:

@@ -91,3 +91,36 @@ class AvatarFolder:
 
     def matte_path(self, index: int) -> Path:
         return self.mattes / f"{index:06d}.png"
+
+
+def open_avatar_folder(path: Path | str, need: str = "trained") -> AvatarFolder:
+    """The avatar folder at `path`, checked for what a command needs: "preprocessed" (data/ is complete) or
+    "trained" (also a trained model this version reads). Anything missing is a one-line `AvatarError`."""
+    from avatar.errors import AvatarError
+
+    root = Path(path)
+    if not root.exists():
+        raise AvatarError(f"{root} does not exist; give an avatar folder made by `avatar fit VIDEO --out {root}`")
+    if not root.is_dir():
+        raise AvatarError(f"{root} is a file, not an avatar folder; give the folder `avatar fit --out` made")
+    folder = AvatarFolder(root)
+    if not folder.manifest.is_file():
+        raise AvatarError(f"{root} is not an avatar folder (no data/manifest.json); make one with `avatar fit VIDEO --out {root}`")
+    missing = [p.name for p in (folder.tracking, folder.background, folder.features) if not p.exists()]
+    if missing:
+        raise AvatarError(f"{root} is not fully preprocessed ({', '.join(missing)} missing); run `avatar preprocess` on its video again")
+    if need == "trained":
+        from avatar.model.store import read_trained_config
+
+        read_trained_config(folder)
+    elif need != "preprocessed":
+        raise ValueError(f"open_avatar_folder: need is 'preprocessed' or 'trained', not {need!r}")
+    return folder
+
+
+def preprocessed_config(folder: AvatarFolder):
+    """The settings `data/` was made with (data/config.json), schema-checked: audio features for new speech
+    must be computed with these, not the defaults."""
+    from avatar.config import load_saved_config
+
+    return load_saved_config(folder.data_config, "run `avatar preprocess` on its video again")[0]

@@ -78,3 +78,14 @@ def mediapipe_to_camera(matrix: np.ndarray) -> np.ndarray:
     """MediaPipe facial transformation (OpenGL camera: y up, looking down -z) -> OpenCV camera-from-head."""
     flip = np.diag([1.0, -1.0, -1.0, 1.0]).astype(np.float32)
     return flip @ np.asarray(matrix, dtype=np.float32)
+
+
+def mean_pose(poses: torch.Tensor) -> torch.Tensor:
+    """[T, 4, 4] -> [4, 4] on the same device: chordal mean rotation, mean translation."""
+    u, _, vt = torch.linalg.svd(poses[:, :3, :3].double().mean(0))
+    flip = torch.ones(3, dtype=torch.float64, device=poses.device)
+    flip[2] = torch.det(u @ vt).sign()
+    out = torch.eye(4, device=poses.device)
+    out[:3, :3] = (u @ torch.diag(flip) @ vt).float()
+    out[:3, 3] = poses[:, :3, 3].mean(0)
+    return out

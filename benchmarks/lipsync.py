@@ -45,21 +45,20 @@ def track(video: Path) -> tuple[np.ndarray, np.ndarray, int, float]:
     return np.array(landmarks), np.array(blinks), len(landmarks), seconds
 
 
-def speech_clip(folder, speech: Path, out: Path) -> dict:
-    from avatar.audio.features import extract_features
+def speech_clip(folder, speech: Path, out: Path, device) -> dict:
     from avatar.audio.io import load_audio
     from avatar.eval.lipsync import lip_contrast, phoneme_centres
     from avatar.eval.metrics import mouth_opening
     from avatar.motion.prior import loudness, silence_gate
-    from avatar.render.audio_render import render_audio
+    from avatar.render.audio_render import render_audio, speech_features
 
-    result = render_audio(folder, speech, out)
+    result = render_audio(folder, speech, out, device)
     landmarks, _, frames, audio_seconds = track(out)
     opening = mouth_opening(landmarks)
     opening = np.nan_to_num(opening, nan=float(np.nanmean(opening)))
     wave = load_audio(speech, 16000)
     contrast = lip_contrast(opening, 25, phoneme_centres(wave))
-    gate = silence_gate(loudness(extract_features(wave, frames, 25).energy), 25)
+    gate = silence_gate(loudness(speech_features(folder, wave, frames).energy), 25)
     silent, speaking = opening[gate < 0.05], opening[gate > 0.95]
     return {
         **contrast,
@@ -96,22 +95,25 @@ def main() -> None:
     parser.add_argument("avatar", type=Path)
     parser.add_argument("speech", nargs="*", type=Path)
     parser.add_argument("--synthetic", action="store_true", help="add synthetic English and Mandarin voices")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from avatar.audio.io import load_audio, write_wav
+    from avatar.device import resolve_device
     from avatar.folder import AvatarFolder
     from avatar.geometry import head_angles_deg
     from avatar.motion.driver import Driver
     from avatar.motion.nonverbal import BlinkStats
 
     folder = AvatarFolder(args.avatar)
+    device = resolve_device(args.device)
     clips = args.speech or sorted(SPEECH.glob("*"))
     report: dict = {"avatar": str(args.avatar), "clips": {}}
     with tempfile.TemporaryDirectory(prefix="avatar-lipsync-") as tmp:
         if args.synthetic or not clips:  # synthetic voices in two languages, also when no recordings are at hand
             clips = clips + synthetic_speech(Path(tmp))
         for clip in clips:
-            report["clips"][clip.name] = speech_clip(folder, clip, Path(tmp) / f"{clip.stem}.mp4")
+            report["clips"][clip.name] = speech_clip(folder, clip, Path(tmp) / f"{clip.stem}.mp4", device)
         # 30 s of the clips back to back, with short pauses, for blinks and head motion.
         pieces = []
         for clip in clips:
@@ -122,7 +124,7 @@ def main() -> None:
         from avatar.render.audio_render import render_audio
 
         motion_path = Path(tmp) / "long.npz"
-        result = render_audio(folder, Path(tmp) / "long.wav", Path(tmp) / "long.mp4", motion_out=motion_path)
+        result = render_audio(folder, Path(tmp) / "long.wav", Path(tmp) / "long.mp4", device, motion_out=motion_path)
         _, blink, _, _ = track(Path(tmp) / "long.mp4")
         driver = Driver.load(folder)
         measured = BlinkStats.measure(np.nan_to_num(blink) / max(np.nanpercentile(blink, 99), 1e-6), 25)

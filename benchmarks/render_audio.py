@@ -21,20 +21,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("avatar", nargs="?", type=Path)
     parser.add_argument("--audio", type=Path)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch
 
-    from avatar.audio.features import extract_features
+    from avatar.audio import SAMPLE_RATE
     from avatar.audio.io import load_audio, write_wav
     from avatar.audio.phonemes import token_names
+    from avatar.data.avatar_data import AvatarData
+    from avatar.device import resolve_device
     from avatar.folder import AvatarFolder
     from avatar.model.store import load_trained
-    from avatar.render.audio_render import load_driver
+    from avatar.render.audio_render import load_driver, parse_background, speech_features
     from avatar.render.frames import FrameRenderer, to_uint8
     from avatar.speech_synth import synthesize
-    from avatar.train.data import AvatarData
     from render_avatar import quick_avatar
+
+    device = resolve_device(args.device)
 
     with tempfile.TemporaryDirectory(prefix="avatar-bench-") as tmp:
         folder = AvatarFolder(args.avatar or quick_avatar(Path(tmp)))
@@ -43,22 +47,18 @@ def main() -> None:
             samples, rate = synthesize("The quick brown fox jumps over the lazy dog, again and again, for a while.")
             speech = Path(tmp) / "speech.wav"
             write_wav(speech, samples, rate)
-        wave = load_audio(speech, 16000)
-        seconds = len(wave) / 16000
+        wave = load_audio(speech, SAMPLE_RATE)
+        seconds = len(wave) / SAMPLE_RATE
         count = int(round(seconds * 25))
-        extract_features(wave[:16000], 25, 25)  # load the recogniser outside the timing
+        speech_features(folder, wave[:SAMPLE_RATE], 25)  # load the recogniser outside the timing
         start = time.perf_counter()
-        features = extract_features(wave, count, 25)
+        features = speech_features(folder, wave, count)
         feature_seconds = time.perf_counter() - start
 
-        trained = load_trained(folder)
+        trained = load_trained(folder, device)
         driver = load_driver(folder, trained)
-        data = AvatarData(folder, 0, basis=trained.basis)
-        K = data.intrinsics.clone()
-        K[:2] *= 512 / data.resolution
-        background = torch.nn.functional.interpolate(data.background.permute(2, 0, 1)[None], size=(512, 512), mode="bilinear",
-                                                     align_corners=False)[0].permute(1, 2, 0)
-        renderer = FrameRenderer(trained, K, 512, 512, background)
+        data = AvatarData(folder, 0, basis=trained.basis, device=device)
+        renderer = FrameRenderer(trained.model, data.camera.resized(512, 512), parse_background("plate", data.background, 512)[0])
         start = time.perf_counter()
         driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, 25)
         codes, poses = torch.from_numpy(driven.codes), torch.from_numpy(driven.poses)
@@ -70,7 +70,8 @@ def main() -> None:
             "audio_seconds": round(seconds, 2),
             "feature_realtime_factor": round(seconds / feature_seconds, 2),
             "fps_512": round(count / render_seconds, 2),
-            "gaussians": len(trained.avatar.head) + len(trained.avatar.torso),
+            "device": str(device),
+            "sizes": trained.model.sizes(),
         }, indent=2))
 
 

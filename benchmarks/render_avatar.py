@@ -27,22 +27,17 @@ def quick_avatar(workdir: Path) -> Path:
     return out
 
 
-def measure(folder: Path, size: int, frames: int = 100) -> dict:
-    import torch
-
+def measure(folder: Path, size: int, device, frames: int = 100) -> dict:
+    from avatar.data.avatar_data import AvatarData
     from avatar.folder import AvatarFolder
     from avatar.model.store import load_trained
+    from avatar.render.audio_render import parse_background
     from avatar.render.frames import FrameRenderer, to_uint8
-    from avatar.train.data import AvatarData
 
     avatar_folder = AvatarFolder(folder)
-    trained = load_trained(avatar_folder)
-    data = AvatarData(avatar_folder, 0, basis=trained.basis)
-    K = data.intrinsics.clone()
-    K[:2] *= size / data.resolution
-    background = torch.nn.functional.interpolate(data.background.permute(2, 0, 1)[None], size=(size, size),
-                                                 mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
-    renderer = FrameRenderer(trained, K, size, size, background)
+    trained = load_trained(avatar_folder, device)
+    data = AvatarData(avatar_folder, 0, basis=trained.basis, device=device)
+    renderer = FrameRenderer(trained.model, data.camera.resized(size, size), parse_background("plate", data.background, size)[0])
     ids = [int(data.train_ids[i % len(data.train_ids)]) for i in range(frames)]
     for i in ids[:5]:
         to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
@@ -50,24 +45,28 @@ def measure(folder: Path, size: int, frames: int = 100) -> dict:
     for i in ids:
         to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
     seconds = (time.perf_counter() - start) / len(ids)
-    return {"fps": round(1 / seconds, 2), "ms_per_frame": round(seconds * 1000, 2),
-            "gaussians": len(trained.avatar.head) + len(trained.avatar.torso)}
+    return {"fps": round(1 / seconds, 2), "ms_per_frame": round(seconds * 1000, 2), "sizes": trained.model.sizes()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("avatar", nargs="?", type=Path, help="a trained avatar folder")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     args = parser.parse_args()
+    from avatar.device import resolve_device
+
+    device = resolve_device(args.device)
     with tempfile.TemporaryDirectory(prefix="avatar-bench-") as tmp:
         folder = args.avatar or quick_avatar(Path(tmp))
-        at_512 = measure(folder, 512)
+        at_512 = measure(folder, 512, device)
         own = json.loads((folder / "model" / "config.json").read_text())["info"]["resolution"]
         print(json.dumps({
             "avatar": str(args.avatar) if args.avatar else "built-in sample, quick fit",
             "fps_512": at_512["fps"],
             "ms_per_frame_512": at_512["ms_per_frame"],
-            "gaussians": at_512["gaussians"],
-            f"fps_{own}": measure(folder, own)["fps"],
+            "sizes": at_512["sizes"],
+            f"fps_{own}": measure(folder, own, device)["fps"],
+            "device": str(device),
             "threads": os.cpu_count(),
         }, indent=2))
 

@@ -60,10 +60,11 @@ def test_saved_config_round_trips(tmp_path):
     save_config(cfg, path, "gaussian")
     payload = json.loads(path.read_text())
     assert payload["schema_version"] == SCHEMA_VERSION and payload["recipe"] == "gaussian"
-    assert load_saved_config(path) == cfg
+    assert load_saved_config(path)[0] == cfg
+    assert load_saved_config(path)[1]["recipe"] == "gaussian"
     payload["schema_version"] = SCHEMA_VERSION + 1
     path.write_text(json.dumps(payload))
-    with pytest.raises(AvatarError, match="schema"):
+    with pytest.raises(AvatarError, match="another version of avatar .config schema"):
         load_saved_config(path)
 
 

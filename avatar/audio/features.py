@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from avatar.audio import phonemes
+from avatar.audio import SAMPLE_RATE, phonemes
 
-SAMPLE_RATE = phonemes.SAMPLE_RATE
+if TYPE_CHECKING:
+    from avatar.config import AudioConfig
+
 MEL_HOP = 160  # 10 ms
 PITCH_HOP = 320  # 20 ms
 PITCH_WINDOW = 1024
@@ -77,19 +81,20 @@ def pitch_track(wave: np.ndarray, fmin: float, fmax: float) -> np.ndarray:
     return np.where((corr > 0.5) & loud, f0, 0.0).astype(np.float32)
 
 
-def extract_features(wave: np.ndarray, num_frames: int, fps: float, mel_bins: int = 80,
-                     pitch_min_hz: float = 60.0, pitch_max_hz: float = 500.0, chunk_s: float = 8.0) -> AudioFeatures:
-    """Features of 16 kHz mono `wave`, one row per video frame."""
+def extract_features(wave: np.ndarray, num_frames: int, fps: float, settings: "AudioConfig") -> AudioFeatures:
+    """Features of 16 kHz mono `wave`, one row per video frame, with an avatar's audio settings (those it
+    was preprocessed with, so that rendering sees what training saw)."""
     import librosa
 
+    mel_bins = settings.mel_bins
     wave = np.asarray(wave, dtype=np.float32)
-    ppg = average_to_frames(phonemes.posteriorgram(wave, chunk_s), phonemes.RATE, num_frames, fps)
+    ppg = average_to_frames(phonemes.posteriorgram(wave, settings.chunk_s), phonemes.RATE, num_frames, fps)
     ppg /= np.maximum(ppg.sum(1, keepdims=True), 1e-8)
     mel_power = librosa.feature.melspectrogram(y=wave, sr=SAMPLE_RATE, n_fft=512, hop_length=MEL_HOP, win_length=400,
                                                n_mels=mel_bins, fmin=20, fmax=7600, center=True).T
     # With centring, mel row j is centred on j * hop: it covers [j - 1/2, j + 1/2) hops.
     mel = average_to_frames(np.log(mel_power + 1e-6), SAMPLE_RATE / MEL_HOP, num_frames, fps, offset_s=-0.5 * MEL_HOP / SAMPLE_RATE)
-    f0 = pitch_track(wave, pitch_min_hz, pitch_max_hz)
+    f0 = pitch_track(wave, settings.pitch_min_hz, settings.pitch_max_hz)
     voiced = average_to_frames((f0 > 0).astype(np.float32), SAMPLE_RATE / PITCH_HOP, num_frames, fps, -0.5 * PITCH_HOP / SAMPLE_RATE)
     f0_sum = average_to_frames(f0, SAMPLE_RATE / PITCH_HOP, num_frames, fps, -0.5 * PITCH_HOP / SAMPLE_RATE)
     pitch = np.where(voiced >= 0.5, f0_sum / np.maximum(voiced, 1e-6), 0.0).astype(np.float32)

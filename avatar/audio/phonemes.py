@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from avatar.audio import SAMPLE_RATE
 HOP = 320  # samples per output frame: 20 ms
 RATE = SAMPLE_RATE / HOP  # 50 frames per second
 CONTEXT_S = 0.5

@@ -27,36 +27,44 @@ def _landmarks(tracker, image: np.ndarray) -> np.ndarray:
     return faces[0].landmarks[:, :2] * (w, h)
 
 
-def evaluate(folder: AvatarFolder, video: bool = True) -> dict:
+def evaluate(folder: AvatarFolder, device, video: bool = True) -> dict:
+    """Metrics of the trained avatar in `folder` (rendered on `device`), also written to eval/metrics.json."""
+    from avatar.folder_lock import folder_lock
+
+    with folder_lock(folder.root, "avatar eval"):
+        return _evaluate(folder, device, video)
+
+
+def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
+    from avatar.audio import SAMPLE_RATE
     from avatar.audio.io import load_audio
+    from avatar.data.avatar_data import AvatarData
     from avatar.eval.metrics import mouth_landmark_distance, mouth_opening, psnr, ssim
     from avatar.model.store import load_trained
     from avatar.model_files import model_path
     from avatar.preprocess.mediapipe_tasks import FaceLandmarker, opened
     from avatar.progress import progress
     from avatar.render.frames import FrameRenderer, to_uint8
-    from avatar.train.data import AvatarData
     from avatar.video_writer import VideoWriter
 
-    trained = load_trained(folder)
-    data = AvatarData(folder, 0, basis=trained.basis)
+    trained = load_trained(folder, device)
+    data = AvatarData(folder, 0, basis=trained.basis, device=device)
     size = data.resolution
-    renderer = FrameRenderer(trained, data.intrinsics, size, size, data.background)
+    renderer = FrameRenderer(trained.model, data.camera, data.background)
     ids = data.test_ids
     scores = {"psnr": [], "ssim": []}
     rendered_lm, real_lm = [], []
     writer = contextlib.nullcontext()
     if video:
-        audio = load_audio(folder.audio, data.manifest["audio_sample_rate"])
-        rate = data.manifest["audio_sample_rate"]
-        fps = data.manifest["fps"]
+        rate, fps = SAMPLE_RATE, data.fps
+        audio = load_audio(folder.audio, rate)
         start = int(ids[0]) if len(ids) else 0
         writer = VideoWriter(folder.eval / "side_by_side.mp4", fps, 2 * size, size, audio=audio[int(start * rate / fps):],
                              sample_rate=rate, crf=20)
     with writer as side_by_side, opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
         for i in progress(ids, total=len(ids), desc="eval"):
             image = to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
-            real = (data.frame(int(i)).image.numpy() * 255 + 0.5).astype(np.uint8)
+            real = to_uint8(data.frame(int(i)).image)
             scores["psnr"].append(psnr(image, real))
             scores["ssim"].append(ssim(image, real))
             rendered_lm.append(_landmarks(tracker, image))
@@ -84,38 +92,38 @@ def evaluate(folder: AvatarFolder, video: bool = True) -> dict:
             "mouth_opening_r": "Pearson r over test frames of the inner-lip opening / mouth width, rendered vs real",
         },
     }
-    metrics["audio_driven"] = evaluate_audio_driven(folder, trained, data, tracker_landmarks=real_lm, found=found)
+    metrics["audio_driven"] = evaluate_audio_driven(folder, trained, data, renderer, tracker_landmarks=real_lm, found=found)
     atomic_write_json(folder.eval / "metrics.json", metrics)
     return metrics
 
 
-def evaluate_audio_driven(folder: AvatarFolder, trained, data, tracker_landmarks: np.ndarray, found: np.ndarray) -> dict:
+def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker_landmarks: np.ndarray,
+                          found: np.ndarray) -> dict:
     """The test frames rendered from the test audio alone (through the person's driver, with the tracked
     head poses so mouths line up): mouth-opening correlation and lip LMD against the real frames, and the
     lip contrast d' of the rendered frames. The main figures hold the mouth in pauses as the person did
     (`--pauses person`: this is their own recording); `closed_pauses` has the same for the default."""
     import torch
 
-    from avatar.audio.features import extract_features
+    from avatar.audio import SAMPLE_RATE
     from avatar.audio.io import load_audio
     from avatar.audio.phonemes import token_names
     from avatar.eval.lipsync import lip_contrast, phoneme_centres
     from avatar.eval.metrics import mouth_landmark_distance, mouth_opening
     from avatar.model_files import model_path
     from avatar.preprocess.mediapipe_tasks import FaceLandmarker, opened
-    from avatar.render.audio_render import load_driver
-    from avatar.render.frames import FrameRenderer, to_uint8
+    from avatar.render.audio_render import load_driver, speech_features
+    from avatar.render.frames import to_uint8
 
     ids = data.test_ids
     if len(ids) < 10:
         return {}
-    fps = data.manifest["fps"]
+    fps, rate = data.fps, SAMPLE_RATE
     start, end = int(ids[0]), int(ids[-1]) + 1
-    wave = load_audio(folder.audio, 16000)[int(start * 16000 / fps): int(end * 16000 / fps)]
-    features = extract_features(wave, end - start, fps)
+    wave = load_audio(folder.audio, rate)[int(start * rate / fps): int(end * rate / fps)]
+    features = speech_features(folder, wave, end - start)
     centres = phoneme_centres(wave)
     driver = load_driver(folder, trained)
-    renderer = FrameRenderer(trained, data.intrinsics, data.resolution, data.resolution, data.background)
     real_opening = mouth_opening(tracker_landmarks)
 
     def scores(pauses: str, tracker) -> dict:

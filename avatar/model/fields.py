@@ -62,7 +62,7 @@ class TorsoField(nn.Module):
     def __init__(self, centre: Tensor, extent: float, width: int = 32, frequencies: int = 2):
         super().__init__()
         self.register_buffer("centre", centre.float().reshape(3))
-        self.register_buffer("extent", torch.tensor(float(extent)))
+        self.register_buffer("extent", torch.tensor(float(extent), device=self.centre.device))
         self.frequencies = frequencies
         inputs = 3 + 6 * frequencies + 6
         self.layers = nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 3))

@@ -25,8 +25,8 @@ class GaussianSet(nn.Module):
         return self.means.shape[0]
 
     @classmethod
-    def empty(cls) -> "GaussianSet":
-        return cls(torch.zeros(0, 3), torch.zeros(0, 4), torch.zeros(0, 3), torch.zeros(0), torch.zeros(0, 3))
+    def empty(cls, device: torch.device) -> "GaussianSet":
+        return cls(*(torch.zeros(0, *shape, device=device) for shape in ((3,), (4,), (3,), (), (3,))))
 
     def tensors(self) -> dict[str, Tensor]:
         return {name: getattr(self, name) for name in ATTRIBUTES}
@@ -37,7 +37,7 @@ class GaussianSet(nn.Module):
     def resize_like(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Give every attribute the shape of a checkpoint's tensors before loading them."""
         for name in ATTRIBUTES:
-            setattr(self, name, nn.Parameter(torch.zeros(shapes[name])))
+            setattr(self, name, nn.Parameter(torch.zeros(shapes[name], device=getattr(self, name).device)))
 
     @torch.no_grad()
     def keep(self, mask: Tensor, optimizer: torch.optim.Optimizer | None) -> None:

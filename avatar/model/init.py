@@ -13,6 +13,7 @@ from torch import Tensor
 from avatar.face_mesh import LEFT_EYE, LIPS_INNER, RIGHT_EYE
 from avatar.model.gaussians import GaussianSet
 
+CPU = torch.device("cpu")
 SHELL_CENTRE = np.array([0.0, 1.5, -3.0])  # centimetres, head frame: behind the face, a little above the nose
 SHELL_RADII = np.array([8.2, 11.5, 10.0])
 
@@ -83,8 +84,8 @@ def colours_from_frames(points_cam: Tensor, normals_cam: Tensor, frames: list[tu
     points_cam [F, N, 3], normals_cam [F, N, 3] per frame; frames [(image [H, W, 3], labels [H, W])].
     Returns (colours [N, 3], fraction of frames where the point was seen [N]).
     """
-    count = points_cam.shape[1]
-    samples = torch.full((len(frames), count, 3), float("nan"))
+    count, device = points_cam.shape[1], points_cam.device
+    samples = torch.full((len(frames), count, 3), float("nan"), device=device)
     for f, (image, labels) in enumerate(frames):
         h, w = labels.shape
         uv = points_cam[f, :, :2] / points_cam[f, :, 2:3] * K[[0, 1], [0, 1]] + K[:2, 2]
@@ -92,7 +93,7 @@ def colours_from_frames(points_cam: Tensor, normals_cam: Tensor, frames: list[tu
         py = uv[:, 1].floor().long().clamp(0, h - 1)
         inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
         facing = (normals_cam[f] * -points_cam[f]).sum(1) > 0
-        on_label = torch.zeros(count, dtype=torch.bool)
+        on_label = torch.zeros(count, dtype=torch.bool, device=device)
         for label in wanted:
             on_label |= labels[py, px] == label
         ok = inside & facing & on_label
@@ -103,21 +104,31 @@ def colours_from_frames(points_cam: Tensor, normals_cam: Tensor, frames: list[tu
     return colours, seen
 
 
+def _cpu_frame(data, index: int) -> tuple[Tensor, Tensor]:
+    frame = data.frame(index)
+    return frame.image.cpu(), frame.labels.cpu()
+
+
+def _identity_quats(count: int) -> Tensor:
+    return torch.tensor([1.0, 0, 0, 0], device=CPU).repeat(count, 1)
+
+
 def initial_head(data, count: int, frames: list[int], rng: np.random.Generator) -> GaussianSet:
+    """Head Gaussians on the CPU (initialisation is a one-off; the avatar moves to its device after)."""
     template = data.template.numpy().astype(np.float64)
     points, normals, spacing = head_points(template, data.triangles.numpy(), count, rng)
-    pose = data.head_pose[frames]
+    pose = data.head_pose[frames].cpu()
     R, t = pose[:, :3, :3], pose[:, :3, 3]
     p = torch.from_numpy(points).float()
     n = torch.from_numpy(normals).float()
     cam = torch.einsum("fij,nj->fni", R, p) + t[:, None]
     cam_n = torch.einsum("fij,nj->fni", R, n)
-    views = [(data.frame(i).image, data.frame(i).labels) for i in frames]
-    colours, seen = colours_from_frames(cam, cam_n, views, data.intrinsics, (2, 3))
+    views = [_cpu_frame(data, i) for i in frames]
+    colours, seen = colours_from_frames(cam, cam_n, views, data.intrinsics.cpu(), (2, 3))
     opacity = np.where(seen.numpy() > 0.3, 0.6, 0.1)
     return GaussianSet(
         means=p,
-        quats=torch.tensor([1.0, 0, 0, 0]).repeat(len(p), 1),
+        quats=_identity_quats(len(p)),
         log_scales=torch.from_numpy(np.log(np.repeat(spacing[:, None] * 0.6, 3, 1))).float(),
         opacity_logits=torch.from_numpy(_logit(opacity)).float(),
         colors=torch.from_numpy(_logit(colours.numpy())).float(),
@@ -125,28 +136,28 @@ def initial_head(data, count: int, frames: list[int], rng: np.random.Generator) 
 
 
 def initial_torso(data, count: int, frames: list[int], rng: np.random.Generator) -> GaussianSet:
-    """Camera-space Gaussians on the pixels labelled torso, a little behind the head."""
+    """Camera-space Gaussians on the pixels labelled torso, a little behind the head (on the CPU)."""
     depth = float(data.head_pose[data.train_ids, 2, 3].median()) + 2.0
-    K = data.intrinsics
-    pixels, colours = [], []
+    K = data.intrinsics.cpu()
+    pixels, colours, first_area = [], [], None
     for i in frames:
-        frame = data.frame(i)
-        ys, xs = torch.nonzero(frame.labels == 1, as_tuple=True)
+        image, labels = _cpu_frame(data, i)
+        ys, xs = torch.nonzero(labels == 1, as_tuple=True)
         pixels.append(torch.stack([xs, ys], 1))
-        colours.append(frame.image[ys, xs])
+        colours.append(image[ys, xs])
+        first_area = float(len(ys)) if first_area is None else first_area
     pixels_all, colours_all = torch.cat(pixels), torch.cat(colours)
     if len(pixels_all) == 0:
-        return GaussianSet.empty()
+        return GaussianSet.empty(CPU)
     pick = torch.from_numpy(rng.choice(len(pixels_all), size=min(count, len(pixels_all)), replace=False))
     uv = pixels_all[pick].float() + torch.from_numpy(rng.random((len(pick), 2))).float()
     xy = (uv - K[:2, 2]) / K[[0, 1], [0, 1]] * depth
-    means = torch.cat([xy, torch.full((len(pick), 1), depth)], 1)
-    area_px = float((torch.cat([(data.frame(i).labels == 1).float().sum()[None] for i in frames[:1]])).item())
-    spacing_cm = np.sqrt(max(area_px, 1.0) / len(pick)) * depth / float(K[0, 0])
+    means = torch.cat([xy, torch.full((len(pick), 1), depth, device=CPU)], 1)
+    spacing_cm = np.sqrt(max(first_area, 1.0) / len(pick)) * depth / float(K[0, 0])
     return GaussianSet(
         means=means,
-        quats=torch.tensor([1.0, 0, 0, 0]).repeat(len(pick), 1),
-        log_scales=torch.full((len(pick), 3), float(np.log(spacing_cm * 0.8))),
-        opacity_logits=torch.full((len(pick),), float(_logit(0.7))),
+        quats=_identity_quats(len(pick)),
+        log_scales=torch.full((len(pick), 3), float(np.log(spacing_cm * 0.8)), device=CPU),
+        opacity_logits=torch.full((len(pick),), float(_logit(0.7)), device=CPU),
         colors=torch.from_numpy(_logit(colours_all[pick].numpy())).float(),
     )

@@ -1,69 +1,80 @@
-"""The trained avatar on disk: `model/avatar.safetensors` (weights and expression basis) and
-`model/config.json` (the resolved config with its schema version, plus what a loader needs to know)."""
+"""The trained avatar on disk: `model/avatar.safetensors` (the model's tensors and the expression basis)
+and `model/config.json` (the resolved config with its schema version, the model kind, what its
+constructor needs, and the training summary). Loading dispatches on the kind; nothing is pickled.
+"""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from avatar.config import SCHEMA_VERSION, AvatarConfig, config_from_dict, config_to_dict
+from avatar.config import AvatarConfig, load_saved_config, save_config
 from avatar.errors import AvatarError
 from avatar.folder import AvatarFolder
-from avatar.io_utils import atomic_path, atomic_write_json
-from avatar.model.avatar import GaussianAvatar
-from avatar.model.build import avatar_from_tensors
+from avatar.io_utils import atomic_path
+from avatar.model.interface import AvatarModel
+from avatar.model.registry import model_class
 from avatar.motion.code import ExpressionBasis
 
 WEIGHTS = "avatar.safetensors"
 CONFIG = "config.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
 class TrainedAvatar:
-    avatar: GaussianAvatar
+    model: AvatarModel
     basis: ExpressionBasis
     config: AvatarConfig
-    info: dict  # resolution, steps, motion_dim, head box, training seconds
+    info: dict  # resolution, steps, sizes, training seconds
 
 
-def save_trained(folder: AvatarFolder, avatar: GaussianAvatar, basis: ExpressionBasis, config: AvatarConfig,
+def save_trained(folder: AvatarFolder, model: AvatarModel, basis: ExpressionBasis, config: AvatarConfig,
                  recipe: str | None, info: dict) -> None:
     from safetensors.torch import save_file
 
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in avatar.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.tensors().items()}
     tensors.update({f"basis/{k}": torch.from_numpy(v).contiguous() for k, v in basis.arrays().items()})
     folder.model.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder.model / WEIGHTS) as tmp:
         save_file(tensors, str(tmp))
-    atomic_write_json(folder.model / CONFIG, {
-        "schema_version": SCHEMA_VERSION, "format_version": FORMAT_VERSION, "recipe": recipe,
-        "config": config_to_dict(config), "info": info,
-    })
+    save_config(config, folder.model / CONFIG, recipe, format_version=FORMAT_VERSION, kind=model.kind,
+                meta=model.meta(), info=info)
 
 
-def load_trained(folder: AvatarFolder) -> TrainedAvatar:
+def has_trained(folder: AvatarFolder) -> bool:
+    return (folder.model / WEIGHTS).is_file() and (folder.model / CONFIG).is_file()
+
+
+def read_trained_config(folder: AvatarFolder) -> tuple[AvatarConfig, dict]:
+    """(config, saved payload) of the trained avatar, checked: present, this version's, a known kind."""
+    if not has_trained(folder):
+        raise AvatarError(f"{folder.root} has no trained avatar yet; run `avatar fit` (or `avatar train`) first")
+    remedy = "train it again with `avatar train --force`"
+    config, payload = load_saved_config(folder.model / CONFIG, remedy)
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise AvatarError(f"{folder.model} was written by another version of avatar (model format "
+                          f"{payload.get('format_version')}, this one reads {FORMAT_VERSION}); {remedy}")
+    model_class(payload.get("kind"), f"{folder.model / CONFIG}: kind")
+    return config, payload
+
+
+def load_trained(folder: AvatarFolder, device: torch.device) -> TrainedAvatar:
+    """The trained avatar of `folder`, on `device`, ready to render (eval mode)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    weights, config_path = folder.model / WEIGHTS, folder.model / CONFIG
-    if not weights.is_file() or not config_path.is_file():
-        raise AvatarError(f"{folder.root} has no trained avatar; run `avatar fit` (or `avatar train`) first")
+    config, payload = read_trained_config(folder)
     try:
-        meta = json.loads(config_path.read_text())
-        tensors = load_file(str(weights))
-    except (OSError, json.JSONDecodeError, SafetensorError) as exc:
+        tensors = load_file(str(folder.model / WEIGHTS))
+    except (OSError, SafetensorError) as exc:
         raise AvatarError(f"the trained avatar in {folder.model} is damaged ({exc}); train it again") from None
-    if meta.get("schema_version") != SCHEMA_VERSION or meta.get("format_version") != FORMAT_VERSION:
-        raise AvatarError(f"{folder.model} was written by another version of avatar; train it again")
-    config = config_from_dict(meta["config"], str(config_path))
-    info = meta["info"]
-    avatar = avatar_from_tensors(tensors, config.model, int(info["motion_dim"]), (tuple(info["box_min"]), tuple(info["box_max"])))
+    cls = model_class(payload["kind"])
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model = cls.from_tensors(state, payload["meta"], config.model, device)
+    except (KeyError, RuntimeError) as exc:
+        raise AvatarError(f"the trained avatar in {folder.model} does not match its config ({str(exc).splitlines()[0]}); "
+                          "train it again") from None
     basis = ExpressionBasis.from_arrays({k[len("basis/"):]: v.numpy() for k, v in tensors.items() if k.startswith("basis/")})
-    return TrainedAvatar(avatar.eval(), basis, config, info)
-
-
-def saved_config(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+    return TrainedAvatar(model.eval(), basis, config, payload["info"])

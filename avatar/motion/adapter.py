@@ -60,7 +60,7 @@ def train_adapter(inputs: np.ndarray, base: np.ndarray, target: np.ndarray, trai
     g = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(inputs).float()
     residual = torch.from_numpy(target - base).float()
-    w = torch.ones(len(x)) if weights is None else torch.from_numpy(np.asarray(weights, np.float32))
+    w = torch.ones(len(x), device=x.device) if weights is None else torch.from_numpy(np.asarray(weights, np.float32))
 
     def weighted_error(prediction: Tensor, a: int, b: int) -> float:
         frame = (prediction - residual[a:b]).abs().mean(1)

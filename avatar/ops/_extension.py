@@ -29,6 +29,8 @@ from types import ModuleType
 
 CPU_SOURCES = (
     "bindings.cpp",
+    "bindings_raster.cpp",
+    "bindings_fields.cpp",
     "raster_project.cpp",
     "raster_bin.cpp",
     "raster_blend_fwd.cpp",

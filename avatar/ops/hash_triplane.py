@@ -25,18 +25,14 @@ MAX_FEATURES = 8
 
 @dataclass(frozen=True)
 class HashTriplaneSpec:
-    """Shape of a hash-grid triplane; the tables themselves are a tensor the caller owns."""
+    """Shape of a hash-grid triplane; the tables themselves are a tensor the caller owns. No defaults here:
+    an avatar's settings are the `model.hash_*` fields of its config (`ModelConfig.hash_spec()`)."""
 
-    levels: int = 16
-    """Resolution levels per plane (at most 32)."""
-    features_per_level: int = 2
-    """Features stored per grid vertex (at most 8)."""
-    log2_table_size: int = 17
-    """Each (plane, level) table has 2**log2_table_size rows; finer levels are hashed into it."""
-    base_resolution: int = 16
-    """Cells per side at the coarsest level."""
-    growth_factor: float = 1.4
-    """Resolution ratio between consecutive levels."""
+    levels: int  # resolution levels per plane (at most 32)
+    features_per_level: int  # features stored per grid vertex (at most 8)
+    log2_table_size: int  # each (plane, level) table has 2**log2_table_size rows; finer levels are hashed
+    base_resolution: int  # cells per side at the coarsest level
+    growth_factor: float  # resolution ratio between consecutive levels
 
     def __post_init__(self) -> None:
         if not 1 <= self.levels <= MAX_LEVELS:
@@ -67,7 +63,8 @@ class HashTriplaneSpec:
     def init_tables(self, *, scale: float = 1e-4, generator: torch.Generator | None = None,
                     device: torch.device | str | None = None) -> Tensor:
         """Uniform(-scale, scale) float32 tables of :meth:`table_shape` (small, as instant-ngp does)."""
-        t = (torch.rand(self.table_shape(), generator=generator, dtype=torch.float32) * 2 - 1) * scale
+        where = generator.device if generator is not None else torch.device("cpu")
+        t = (torch.rand(self.table_shape(), generator=generator, dtype=torch.float32, device=where) * 2 - 1) * scale
         return t if device is None else t.to(device)
 
 

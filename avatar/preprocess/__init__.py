@@ -21,6 +21,7 @@ from typing import Callable
 from avatar.config import AvatarConfig, save_config
 from avatar.errors import AvatarError
 from avatar.folder import AvatarFolder
+from avatar.folder_lock import folder_lock
 from avatar.io_utils import ensure_writable_dir, sha256_file
 from avatar.preprocess.stages import Stage, StageContext, run_stages
 
@@ -94,10 +95,11 @@ def run_preprocess(
     if not video.is_file():
         raise AvatarError(f"{video} does not exist; check the path" if not video.exists() else f"{video} is not a file")
     ensure_writable_dir(folder.root)
-    source_sha256 = sha256_file(video)
-    check_source(folder, source_sha256, force)
-    ensure_writable_dir(folder.data)
-    save_config(config, folder.data_config, recipe)
-    ctx = StageContext(folder=folder, config=config, source=video, source_sha256=source_sha256, log=_logger(folder))
-    run_stages(preprocess_stages(), ctx, only=only, redo=redo, workers=config.preprocess.workers)
+    with folder_lock(folder.root, f"avatar preprocess {video}"):
+        source_sha256 = sha256_file(video)
+        check_source(folder, source_sha256, force)
+        ensure_writable_dir(folder.data)
+        save_config(config, folder.data_config, recipe)
+        ctx = StageContext(folder=folder, config=config, source=video, source_sha256=source_sha256, log=_logger(folder))
+        run_stages(preprocess_stages(), ctx, only=only, redo=redo, workers=config.preprocess.workers)
     return folder

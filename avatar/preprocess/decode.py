@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avatar.audio import SAMPLE_RATE
 from avatar.errors import AvatarError
 from avatar.io_utils import atomic_dir, atomic_path, atomic_write_json
 from avatar.preprocess.stages import StageContext
@@ -294,11 +295,11 @@ def run_decode(ctx: StageContext) -> None:
         if duration < cfg.min_duration_s:
             raise AvatarError(f"{ctx.source} is {duration:.1f} s long; avatar needs at least {cfg.min_duration_s:g} s of video (a few minutes is best)")
 
-        audio = decode_audio(ctx.source, cfg.audio_sample_rate, _video_start(ctx.source))
-        samples = int(round(duration * cfg.audio_sample_rate))
+        audio = decode_audio(ctx.source, SAMPLE_RATE, _video_start(ctx.source))
+        samples = int(round(duration * SAMPLE_RATE))
         audio = np.pad(audio[:samples], (0, max(0, samples - len(audio))))
         with atomic_path(folder.audio) as tmp:
-            soundfile.write(str(tmp), audio, cfg.audio_sample_rate, subtype="PCM_16", format="WAV")
+            soundfile.write(str(tmp), audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
     atomic_write_json(folder.manifest, {
         "fps": cfg.fps,
@@ -307,7 +308,7 @@ def run_decode(ctx: StageContext) -> None:
         "height": crop.out_size,
         "duration_s": round(duration, 6),
         "source_sha256": ctx.source_sha256,
-        "audio_sample_rate": cfg.audio_sample_rate,
+        "audio_sample_rate": SAMPLE_RATE,
         "split": holdout_split(num_frames, cfg.fps, cfg.test_fraction, cfg.min_test_s),
         "source": {
             "name": Path(ctx.source).name,

@@ -7,20 +7,11 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 
+from avatar.data.images import read_rgb
 from avatar.folder import AvatarFolder
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def read_rgb(path, half: bool = False) -> np.ndarray:
-    """RGB uint8 [H, W, 3]; `half` decodes at half size, which JPEG does much faster than full size."""
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_2 if half else cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"cannot read frame {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int = 1, lookahead: int = 6) -> Iterator[R]:
@@ -41,4 +32,4 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], threads: int = 1, look
 def iter_frames(folder: AvatarFolder, indices: Iterable[int], lookahead: int = 6,
                 half: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """(index, RGB uint8 [H, W, 3]) for each index, decoded ahead of use (at half size if `half`)."""
-    return ordered_map(lambda i: (i, read_rgb(folder.frame_path(i), half)), indices, lookahead=lookahead)
+    return ordered_map(lambda i: (i, read_rgb(folder.frame_path(i), half=half)), indices, lookahead=lookahead)

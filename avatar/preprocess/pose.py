@@ -122,7 +122,7 @@ def solve_focal(landmarks: np.ndarray, use: np.ndarray, template: np.ndarray, wi
 
 
 def fit_template(landmarks: np.ndarray, use: np.ndarray, rotvecs: np.ndarray, translations: np.ndarray,
-                 focal: float, width: int, height: int, template: np.ndarray, pull: float = 1.0,
+                 focal: float, width: int, height: int, template: np.ndarray, device: torch.device, pull: float = 1.0,
                  max_frames: int = 400, iterations: int = 5) -> np.ndarray:
     """Move each template vertex to where its landmark is seen, robustly over frames.
 
@@ -132,11 +132,11 @@ def fit_template(landmarks: np.ndarray, use: np.ndarray, rotvecs: np.ndarray, tr
     frames = np.flatnonzero(use)
     frames = frames[np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)]
     n = len(template)
-    K = torch.tensor(intrinsics_matrix(focal, width, height), dtype=torch.float64)
-    R = rotvec_to_matrix(torch.tensor(rotvecs[frames], dtype=torch.float64)) @ torch.tensor(FACING_CAMERA)
-    t = torch.tensor(translations[frames], dtype=torch.float64)
-    seen = torch.tensor(landmarks[frames, :n], dtype=torch.float64)  # [F, N, 2]
-    base = torch.tensor(template, dtype=torch.float64)
+    K = _f64(intrinsics_matrix(focal, width, height), device)
+    R = rotvec_to_matrix(_f64(rotvecs[frames], device)) @ _f64(FACING_CAMERA, device)
+    t = _f64(translations[frames], device)
+    seen = _f64(landmarks[frames, :n], device)  # [F, N, 2]
+    base = _f64(template, device)
     offset = torch.zeros_like(base)
     for _ in range(iterations):
         verts = (base + offset).requires_grad_(False)
@@ -152,10 +152,10 @@ def fit_template(landmarks: np.ndarray, use: np.ndarray, rotvecs: np.ndarray, tr
         J = dproj @ R[:, None]
         norm = res.norm(dim=-1)
         w = torch.where(norm > 2.0, 2.0 / norm.clamp_min(1e-9), torch.ones_like(norm))[..., None, None]  # Huber
-        A = (J.transpose(-1, -2) @ (w * J)).mean(0) + pull * torch.eye(3, dtype=torch.float64)
+        A = (J.transpose(-1, -2) @ (w * J)).mean(0) + pull * _f64(np.eye(3), device)
         b = (J.transpose(-1, -2) @ (w * res[..., None])).mean(0)[..., 0] + pull * offset
         offset = offset - torch.linalg.solve(A, b)
-    return (base + offset).numpy().astype(np.float32)
+    return (base + offset).cpu().numpy().astype(np.float32)
 
 
 def _skew(v: np.ndarray) -> np.ndarray:
@@ -265,19 +265,21 @@ def refine_poses(landmarks: np.ndarray, use: np.ndarray, rotvecs: np.ndarray, tr
 
 
 def stable_residuals(landmarks: np.ndarray, rotvecs: np.ndarray, translations: np.ndarray, focal: float,
-                     width: int, height: int, template: np.ndarray) -> np.ndarray:
+                     width: int, height: int, template: np.ndarray, device: torch.device) -> np.ndarray:
     """[T, K] reprojection error (pixels) of each stable landmark."""
-    K = torch.tensor(intrinsics_matrix(focal, width, height), dtype=torch.float64)
-    R = rotvec_to_matrix(torch.tensor(rotvecs)) @ torch.tensor(FACING_CAMERA)
-    cam = torch.einsum("tij,kj->tki", R, torch.tensor(template[STABLE_LANDMARKS], dtype=torch.float64))
-    cam = cam + torch.tensor(translations)[:, None]
-    return (project(cam, K) - torch.tensor(landmarks[:, STABLE_LANDMARKS], dtype=torch.float64)).norm(dim=-1).numpy()
+    K = _f64(intrinsics_matrix(focal, width, height), device)
+    R = rotvec_to_matrix(_f64(rotvecs, device)) @ _f64(FACING_CAMERA, device)
+    cam = torch.einsum("tij,kj->tki", R, _f64(template[STABLE_LANDMARKS], device))
+    cam = cam + _f64(translations, device)[:, None]
+    return (project(cam, K) - _f64(landmarks[:, STABLE_LANDMARKS], device)).norm(dim=-1).cpu().numpy()
 
 
 def solve_head_poses(landmarks: np.ndarray, use: np.ndarray, canonical: np.ndarray, width: int, height: int,
                      focal: float = 0.0, fit_shape: bool = True, smoothness: float = 4.0,
-                     robust_scale: float = 1.5, iterations: int = 30, log=None) -> PoseSolution:
-    """Focal length, person template and smooth per-frame head poses from landmarks [T, >=468, 2] (pixels)."""
+                     robust_scale: float = 1.5, iterations: int = 30, log=None,
+                     device: torch.device = torch.device("cpu")) -> PoseSolution:
+    """Focal length, person template and smooth per-frame head poses from landmarks [T, >=468, 2] (pixels);
+    the torch parts (template fit, residuals) run on `device`."""
     say = log or (lambda *a: None)
     template = canonical.astype(np.float64)
     if focal <= 0:
@@ -286,10 +288,21 @@ def solve_head_poses(landmarks: np.ndarray, use: np.ndarray, canonical: np.ndarr
     rotvecs, translations = pnp_all(landmarks, use, template, focal, width, height)
     for _ in range(2 if fit_shape else 1):
         if fit_shape:
-            template = fit_template(landmarks, use, rotvecs, translations, focal, width, height, canonical).astype(np.float64)
+            template = fit_template(landmarks, use, rotvecs, translations, focal, width, height, canonical,
+                                    device).astype(np.float64)
         rotvecs, translations = refine_poses(landmarks, use, rotvecs, translations, focal, width, height, template,
                                              smoothness, robust_scale, iterations)
-    rotations = (rotvec_to_matrix(torch.tensor(rotvecs)) @ torch.tensor(FACING_CAMERA)).numpy()
-    residuals = stable_residuals(landmarks, rotvecs, translations, focal, width, height, template)
+    rotations = rotvecs_to_numpy_matrices(rotvecs)
+    residuals = stable_residuals(landmarks, rotvecs, translations, focal, width, height, template, device)
     return PoseSolution(rotations.astype(np.float32), translations.astype(np.float32), float(focal),
                         template.astype(np.float32), residuals.astype(np.float32))
+
+
+def rotvecs_to_numpy_matrices(rotvecs: np.ndarray) -> np.ndarray:
+    """[T, 3] head rotation vectors -> [T, 3, 3] camera-from-head rotations (numpy, float64)."""
+    cpu = torch.device("cpu")
+    return (rotvec_to_matrix(_f64(rotvecs, cpu)) @ _f64(FACING_CAMERA, cpu)).numpy()
+
+
+def _f64(array, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(array, dtype=np.float64), device=device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from avatar.device import resolve_device
 from avatar.face_mesh import load_face_template
 from avatar.geometry import intrinsics_matrix, mediapipe_to_camera
 from avatar.io_utils import atomic_save_npz, load_npz
@@ -29,6 +30,7 @@ def run_pose(ctx: StageContext) -> None:
     solution = solve_head_poses(
         raw["landmarks"], use, template.vertices, width, height, focal=cfg.focal_px, fit_shape=cfg.fit_template,
         smoothness=cfg.smoothness, robust_scale=cfg.robust_scale_px, iterations=cfg.iterations, log=ctx.log.info,
+        device=resolve_device(ctx.config.compute.device),
     )
     atomic_save_npz(
         ctx.folder.tracking,

@@ -116,7 +116,7 @@ def run_report(ctx: StageContext) -> None:
             has_head = bool(tracking["tracked"][i] and (labels == HEAD).any())
             if not preview:
                 return has_head, None
-            image = draw_overlay(read_rgb(ctx.folder.frame_path(i), half), labels, tracking["landmarks"][i], stable,
+            image = draw_overlay(read_rgb(ctx.folder.frame_path(i), half=half), labels, tracking["landmarks"][i], stable,
                                  tracking["head_pose"][i], tracking["intrinsics"], bool(tracking["valid"][i]))
             return has_head, image[: image.shape[0] - image.shape[0] % 2, : image.shape[1] - image.shape[1] % 2]
 

@@ -20,7 +20,7 @@ log = logging.getLogger("avatar.render")
 
 
 def parse_background(text: str, plate: torch.Tensor, size: int) -> tuple[torch.Tensor | None, bool]:
-    """(background [size, size, 3] or None for transparent, whether the output needs alpha)."""
+    """(background [size, size, 3] on the plate's device, or None for transparent; whether the output needs alpha)."""
     import cv2
 
     if text == "transparent":
@@ -32,12 +32,12 @@ def parse_background(text: str, plate: torch.Tensor, size: int) -> tuple[torch.T
             rgb = [int(text[i: i + 2], 16) / 255 for i in (1, 3, 5)]
         except ValueError:
             raise AvatarError(f"--background {text!r} is not a #rrggbb colour") from None
-        return torch.tensor(rgb).expand(size, size, 3).contiguous(), False
+        return torch.tensor(rgb, device=plate.device).expand(size, size, 3).contiguous(), False
     else:
         bgr = cv2.imread(text, cv2.IMREAD_COLOR)
         if bgr is None:
             raise AvatarError(f"--background {text!r} is not plate, transparent, a #rrggbb colour or a readable image")
-        image = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).float() / 255
+        image = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).to(plate.device).float() / 255
     if image.shape[0] != size or image.shape[1] != size:
         image = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=(size, size), mode="bilinear",
                                                 align_corners=False)[0].permute(1, 2, 0)
@@ -46,26 +46,37 @@ def parse_background(text: str, plate: torch.Tensor, size: int) -> tuple[torch.T
 
 def load_driver(folder: AvatarFolder, trained):
     """The person's driver, fitted now (and kept) if the avatar was trained without one."""
+    from avatar.data.avatar_data import AvatarData
     from avatar.motion.driver import Driver, fit_driver
-    from avatar.train.data import AvatarData
 
     try:
         return Driver.load(folder)
     except AvatarError:
-        data = AvatarData(folder, 64, basis=trained.basis)
-        driver = fit_driver(folder, data.motion.numpy(), trained.avatar.rest_pose.numpy())
+        data = AvatarData(folder, 64, basis=trained.basis, device=torch.device("cpu"))
+        driver = fit_driver(folder, data.motion.numpy(), data.rest_pose.numpy())
         driver.save(folder)
         return driver
 
 
-def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = "generated", mouth_scale: float = 1.0,
-                 background: str = "plate", size: int | None = None, motion_out: Path | None = None,
-                 allow_silence: bool = False, seed: int = 0, pauses: str = "closed") -> dict:
+def speech_features(folder: AvatarFolder, wave: np.ndarray, count: int):
+    """Per-frame features of 16 kHz speech for the avatar of `folder`: `count` rows at its frame rate, computed
+    with the audio settings its data was preprocessed with (what its driver was fitted on)."""
     import json
 
     from avatar.audio.features import extract_features
+    from avatar.folder import preprocessed_config
+
+    fps = json.loads(folder.manifest.read_text())["fps"]
+    return extract_features(wave, count, fps, preprocessed_config(folder).audio)
+
+
+def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torch.device, pose: str = "generated",
+                 mouth_scale: float = 1.0, background: str = "plate", size: int | None = None,
+                 motion_out: Path | None = None, allow_silence: bool = False, seed: int = 0, pauses: str = "closed") -> dict:
+    from avatar.audio import SAMPLE_RATE
     from avatar.audio.io import load_audio, load_audio_native
     from avatar.audio.phonemes import token_names
+    from avatar.data.avatar_data import AvatarData
     from avatar.model.store import load_trained
     from avatar.motion.nonverbal import POSE_MODES
     from avatar.motion.visemes import SILENCE
@@ -79,13 +90,19 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = 
         raise AvatarError("--mouth-scale must not be negative")
     out = Path(out)
     png_sequence = out.suffix.lower() == ".png" or str(out).endswith("/") or (out.exists() and out.is_dir())
-    wave = load_audio(Path(audio_path), 16000)
-    if len(wave) < 1600:
+    import json
+
+    side = int(size or json.loads(folder.manifest.read_text())["width"])
+    if side < 16 or side % 2:
+        raise AvatarError("--size must be an even number of pixels, at least 16")
+    wave = load_audio(Path(audio_path), SAMPLE_RATE)
+    if len(wave) < SAMPLE_RATE // 10:
         raise AvatarError(f"{audio_path} is shorter than 0.1 s; give a speech recording")
-    manifest = json.loads(folder.manifest.read_text())
-    fps = manifest["fps"]
-    count = int(round(len(wave) / 16000 * fps))
-    features = extract_features(wave, count, fps)
+    trained = load_trained(folder, device)
+    data = AvatarData(folder, 0, basis=trained.basis, device=device)
+    fps = data.fps
+    count = int(round(len(wave) / SAMPLE_RATE * fps))
+    features = speech_features(folder, wave, count)
     silent = float(np.max(features.energy)) < SILENCE_DBFS
     if silent and not allow_silence:
         raise AvatarError(f"{audio_path} is silent (peak level {np.max(features.energy):.0f} dBFS); "
@@ -94,7 +111,6 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = 
         log.warning("%s is silent: the mouth stays closed", audio_path)
         print(f"avatar: warning: {audio_path} is silent; rendering a closed mouth", flush=True)
 
-    trained = load_trained(folder)
     driver = load_driver(folder, trained)
     driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose, mouth_scale, seed, pauses)
     if silent:
@@ -102,26 +118,17 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = 
         driven.codes = driver.mapping.codes(np.concatenate([rest, driven.blink[:, None]], 1))
         driven.mouth = rest
 
-    own = manifest["width"]
-    side = int(size or own)
-    if side < 16 or side % 2:
-        raise AvatarError("--size must be an even number of pixels, at least 16")
-    from avatar.train.data import AvatarData
-
-    data = AvatarData(folder, 0, basis=trained.basis)
-    K = data.intrinsics.clone()
-    K[:2] *= side / own
     plate, alpha = parse_background(background, data.background, side)
     if alpha and not (png_sequence or out.suffix.lower() == ".webm"):
         raise AvatarError("a transparent background needs --out ending in .webm (VP9 with alpha) or .png (a PNG sequence)")
-    renderer = FrameRenderer(trained, K, side, side, plate if plate is not None else torch.zeros(3))
+    renderer = FrameRenderer(trained.model, data.camera.resized(side, side), plate)
     codes, poses = torch.from_numpy(driven.codes), torch.from_numpy(driven.poses)
 
     if motion_out is not None:
         from avatar.io_utils import atomic_save_npz
 
         atomic_save_npz(Path(motion_out), motion=driven.codes, head_pose=driven.poses, mouth=driven.mouth,
-                        blink=driven.blink, fps=np.array(fps), audio_seconds=np.array(len(wave) / 16000))
+                        blink=driven.blink, fps=np.array(fps), audio_seconds=np.array(len(wave) / SAMPLE_RATE))
     native, rate = load_audio_native(Path(audio_path))
     frames = progress(range(count), total=count, desc="render")
     if png_sequence:
@@ -130,7 +137,7 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, pose: str = 
         with VideoWriter(out, fps, side, side, audio=native, sample_rate=rate, alpha=alpha) as writer:
             for i in frames:
                 writer.write(_frame(renderer, codes[i], poses[i], alpha))
-    return {"frames": count, "audio_seconds": round(len(wave) / 16000, 3), "pose": pose, "segments": driven.segments}
+    return {"frames": count, "audio_seconds": round(len(wave) / SAMPLE_RATE, 3), "pose": pose, "segments": driven.segments}
 
 
 def _frame(renderer, code, pose, alpha: bool) -> np.ndarray:

@@ -48,15 +48,15 @@ def read_ply(path: Path) -> dict[str, np.ndarray]:
     return {name: rows[:, i] for i, name in enumerate(names)}
 
 
-def export_avatar(folder, path: Path) -> int:
+def export_avatar(folder, path: Path, device: torch.device) -> int:
+    """Write the avatar of `folder` (posed on `device`) to `path`; returns the number of Gaussians."""
+    from avatar.data.avatar_data import AvatarData
     from avatar.model.store import load_trained
-    from avatar.train.data import AvatarData
 
-    trained = load_trained(folder)
-    data = AvatarData(folder, 0, basis=trained.basis)
+    trained = load_trained(folder, device)
+    data = AvatarData(folder, 0, basis=trained.basis, device=device)
     with torch.no_grad():
-        motion = data.motion[data.train_ids].mean(0)
-        posed = trained.avatar.posed(motion, trained.avatar.rest_pose)
-    write_ply(path, posed.means.numpy(), posed.colors[:, :3].numpy(), posed.opacity_logits.numpy(),
-              posed.log_scales.numpy(), posed.quats.numpy())
-    return len(posed.means)
+        splats = trained.model.splats(data.motion[data.train_ids].mean(0), data.rest_pose)
+    cpu = {name: getattr(splats, name).cpu().numpy() for name in ("means", "colors", "opacity_logits", "log_scales", "quats")}
+    write_ply(path, cpu["means"], cpu["colors"][:, :3], cpu["opacity_logits"], cpu["log_scales"], cpu["quats"])
+    return len(cpu["means"])

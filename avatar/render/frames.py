@@ -1,8 +1,7 @@
-"""Turning (motion code, head pose) into images with a trained avatar, fast.
+"""Turning (motion code, head pose) into images with a trained avatar, fast, through any `Camera`.
 
-The expression field's position part is computed once per avatar (the head's canonical Gaussians do
-not move after training); each frame then costs the motion part of the MLP, the fused deformation and
-one rasterisation.
+The model's inference state is prepared once (for Gaussians, the expression field's position part: the
+canonical Gaussians do not move after training); each frame then pays only for what the motion changes.
 """
 from __future__ import annotations
 
@@ -10,38 +9,38 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from avatar.model.avatar import orbit_viewmat
-from avatar.model.store import TrainedAvatar
+from avatar.camera import Camera
+from avatar.model.interface import AvatarModel
 
 
 class FrameRenderer:
-    def __init__(self, trained: TrainedAvatar, intrinsics: Tensor, width: int, height: int,
-                 background: Tensor | None = None):
-        self.trained = trained
-        self.avatar = trained.avatar
-        self.K = intrinsics.float()
-        self.width, self.height = width, height
-        self.background = torch.zeros(3) if background is None else background.float()
+    def __init__(self, model: AvatarModel, camera: Camera, background: Tensor | None = None):
+        """`camera` is the default view; `background` [H, W, 3] (of the camera's size) or [3], black if None."""
+        self.model = model
+        self.camera = camera.to(model.device)
+        zeros = torch.zeros(3, device=model.device)
+        self.background = zeros if background is None else background.float().to(model.device)
+        self.black = zeros
         with torch.no_grad():
-            self.encoded = self.avatar.encode()
+            self.prepared = model.prepare()
+
+    def _render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None, background: Tensor):
+        device = self.model.device
+        return self.model.render(motion.float().to(device), head_pose.float().to(device),
+                                 self.camera if camera is None else camera.to(device), background, prepared=self.prepared)
 
     @torch.no_grad()
-    def render(self, motion: Tensor, head_pose: Tensor, camera: tuple[float, float, float] | None = None) -> Tensor:
-        """[H, W, 3] float image in [0, 1]. `camera` = (yaw degrees, pitch degrees, zoom) orbits the head."""
-        posed = self.avatar.posed(motion.float(), head_pose.float(), encoded=self.encoded)
-        view = None
-        if camera is not None and any(np.not_equal(camera, (0.0, 0.0, 1.0))):
-            view = orbit_viewmat(head_pose[:3, 3].float(), *camera)
-        return self.avatar.render(posed, self.K, self.width, self.height, self.background, view).image.clamp(0, 1)
+    def render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None) -> Tensor:
+        """[H, W, 3] float image in [0, 1] over the background, seen by `camera` (default: the renderer's)."""
+        return self._render(motion, head_pose, camera, self.background).image.clamp(0, 1)
 
     @torch.no_grad()
-    def render_with_alpha(self, motion: Tensor, head_pose: Tensor) -> tuple[Tensor, Tensor]:
+    def render_with_alpha(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None) -> tuple[Tensor, Tensor]:
         """([H, W, 3] straight (not premultiplied) colour, [H, W] alpha) of the avatar alone."""
-        posed = self.avatar.posed(motion.float(), head_pose.float(), encoded=self.encoded)
-        out = self.avatar.render(posed, self.K, self.width, self.height, torch.zeros(3))
+        out = self._render(motion, head_pose, camera, self.black)
         alpha = out.alpha.clamp(0, 1)
         return (out.image / alpha.clamp_min(1e-4)[..., None]).clamp(0, 1), alpha
 
 
 def to_uint8(image: Tensor) -> np.ndarray:
-    return (image.numpy() * 255 + 0.5).astype(np.uint8)
+    return (image.cpu().numpy() * 255 + 0.5).astype(np.uint8)

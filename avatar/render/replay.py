@@ -40,25 +40,27 @@ def parse_camera(text: str | None) -> tuple[float, float, float] | None:
     return yaw, pitch, zoom
 
 
-def render_replay(folder: AvatarFolder, out: Path, frames: str | None = None, camera: str | None = None) -> int:
+def render_replay(folder: AvatarFolder, out: Path, device: torch.device, frames: str | None = None,
+                  camera: str | None = None) -> int:
+    from avatar.audio import SAMPLE_RATE
     from avatar.audio.io import load_audio
+    from avatar.data.avatar_data import AvatarData
     from avatar.model.store import load_trained
     from avatar.progress import progress
     from avatar.render.frames import FrameRenderer, to_uint8
-    from avatar.train.data import AvatarData
     from avatar.video_writer import VideoWriter
 
-    trained = load_trained(folder)
-    data = AvatarData(folder, 0, basis=trained.basis)
+    trained = load_trained(folder, device)
+    data = AvatarData(folder, 0, basis=trained.basis, device=device)
     selected = parse_frames(frames, data.count)
     orbit = parse_camera(camera)
     # With the camera moved, the flat background plate would not line up: use a neutral colour.
-    background = data.background if orbit is None else torch.full((3,), 0.5)
-    size = data.resolution
-    renderer = FrameRenderer(trained, data.intrinsics, size, size, background)
-    rate, fps = data.manifest["audio_sample_rate"], data.manifest["fps"]
-    audio = load_audio(folder.audio, rate)[int(selected.start * rate / fps):]
-    with VideoWriter(Path(out), fps, size, size, audio=audio, sample_rate=rate) as writer:
+    background = data.background if orbit is None else torch.full((3,), 0.5, device=device)
+    renderer = FrameRenderer(trained.model, data.camera, background)
+    size, fps = data.resolution, data.fps
+    audio = load_audio(folder.audio, SAMPLE_RATE)[int(selected.start * SAMPLE_RATE / fps):]
+    with VideoWriter(Path(out), fps, size, size, audio=audio, sample_rate=SAMPLE_RATE) as writer:
         for i in progress(selected, total=len(selected), desc="render"):
-            writer.write(to_uint8(renderer.render(data.motion[i], data.head_pose[i], orbit)))
+            view = None if orbit is None else data.camera.orbit(data.head_pose[i, :3, 3], *orbit)
+            writer.write(to_uint8(renderer.render(data.motion[i], data.head_pose[i], view)))
     return len(selected)

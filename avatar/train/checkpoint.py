@@ -21,21 +21,23 @@ STATE = "state.json"
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, Tensor]:
+    """The optimiser's state as "optim/<group name>/<parameter index in the group>/<key>" tensors."""
     out = {}
     for group in optimizer.param_groups:
-        state = optimizer.state.get(group["params"][0], {})
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                out[f"optim/{group['name']}/{key}"] = value.detach().clone()
+        for index, param in enumerate(group["params"]):
+            for key, value in optimizer.state.get(param, {}).items():
+                if torch.is_tensor(value):
+                    out[f"optim/{group['name']}/{index}/{key}"] = value.detach().clone()
     return out
 
 
 def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor]) -> None:
     for group in optimizer.param_groups:
-        prefix = f"optim/{group['name']}/"
-        state = {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
-        if state:
-            optimizer.state[group["params"][0]] = state
+        for index, param in enumerate(group["params"]):
+            prefix = f"optim/{group['name']}/{index}/"
+            state = {key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)}
+            if state:
+                optimizer.state[param] = state
 
 
 def save_checkpoint(folder: Path, tensors: dict[str, Tensor], state: dict) -> None:

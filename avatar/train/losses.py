@@ -4,12 +4,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from avatar.model.avatar import Rendered
-from avatar.train.data import FrameBatch
+from avatar.data.avatar_data import FrameBatch
+from avatar.model.interface import Rendered
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
-    x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+def _gaussian_window(size: int, device: torch.device, sigma: float = 1.5) -> Tensor:
+    x = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
     w = torch.exp(-(x**2) / (2 * sigma**2))
     return w / w.sum()
 
@@ -24,7 +24,7 @@ def ssim_map(image: Tensor, target: Tensor, size: int = 11) -> Tensor:
     channels = image.shape[-1]
     x, y = image.permute(2, 0, 1)[None], target.permute(2, 0, 1)[None]
     stack = torch.cat([x, y, x * x, y * y, x * y], 1)  # [1, 5C, H, W]
-    w = _gaussian_window(size).to(image)
+    w = _gaussian_window(size, image.device).to(image.dtype)
     pad = size // 2
     stack = F.pad(stack, (pad, pad, pad, pad), mode="reflect")
     stack = F.conv2d(stack, w.view(1, 1, 1, size).expand(5 * channels, 1, 1, size), groups=5 * channels)
@@ -57,9 +57,9 @@ def head_box(labels: Tensor, margin: float = 0.1, minimum: int = 16) -> tuple[in
     return max(0, y0 - grow_y), min(h, y1 + grow_y), max(0, x0 - grow_x), min(w, x1 + grow_x)
 
 
-def avatar_losses(rendered: Rendered, batch: FrameBatch, ssim_weight: float, mouth_weight: float, mask_weight: float,
-                  offsets: Tensor | None, offset_weight: float) -> dict[str, Tensor]:
-    """Named loss terms; "total" is their weighted sum."""
+def avatar_losses(rendered: Rendered, batch: FrameBatch, ssim_weight: float, mouth_weight: float,
+                  mask_weight: float) -> dict[str, Tensor]:
+    """The loss terms every kind of avatar shares, by name; "total" is their weighted sum."""
     image, target = rendered.image, batch.image
     l1 = (image - target).abs().mean()
     x0, y0, x1, y1 = batch.mouth_box
@@ -75,8 +75,5 @@ def avatar_losses(rendered: Rendered, batch: FrameBatch, ssim_weight: float, mou
         y0, y1, x0, x1 = head_box(batch.labels)
         terms["d_ssim"] = d_ssim(image[y0:y1, x0:x1], target[y0:y1, x0:x1])
         total = total + ssim_weight * terms["d_ssim"]
-    if offsets is not None and offset_weight > 0:
-        terms["offsets"] = (offsets**2).sum(1).mean()
-        total = total + offset_weight * terms["offsets"]
     terms["total"] = total
     return terms

@@ -6,80 +6,111 @@ A run keeps its resolved config in `model/run_config.json` and its checkpoint in
 """
 from __future__ import annotations
 
-import json
+import copy
 import logging
 import shutil
 import time
 from pathlib import Path
+from typing import Sequence
 
-from avatar.config import SCHEMA_VERSION, AvatarConfig, config_from_dict, config_to_dict
+from avatar.config import PREPROCESS_SECTIONS, AvatarConfig, load_saved_config, save_config
 from avatar.errors import AvatarError
 from avatar.folder import AvatarFolder
-from avatar.io_utils import atomic_write_json
+from avatar.folder_lock import folder_lock
 
 log = logging.getLogger("avatar.train")
 
 
-def _run_config_path(folder: AvatarFolder) -> Path:
+def run_config_path(folder: AvatarFolder) -> Path:
     return folder.model / "run_config.json"
 
 
-def _checkpoint_dir(folder: AvatarFolder) -> Path:
+def checkpoint_dir(folder: AvatarFolder) -> Path:
     return folder.model / "checkpoint"
 
 
+def with_preprocessing_of(folder: AvatarFolder, config: AvatarConfig) -> AvatarConfig:
+    """`config` with the preprocessing settings `folder`'s data was made with (the run records the truth)."""
+    from avatar.folder import preprocessed_config
+
+    made_with = preprocessed_config(folder)
+    config = copy.deepcopy(config)
+    for section in PREPROCESS_SECTIONS:
+        setattr(config, section, getattr(made_with, section))
+    return config
+
+
 def train_avatar(folder: AvatarFolder, config: AvatarConfig, recipe: str | None = None, resume: bool = False,
-                 force: bool = False) -> dict:
-    """Train (or continue training) the avatar in `folder`; returns the training summary."""
+                 force: bool = False, callbacks: Sequence = ()) -> dict:
+    """Train (or continue training) the avatar in `folder`; returns the training summary. `callbacks` are
+    added to the run's own (progress, tensorboard, checkpoints)."""
+    with folder_lock(folder.root, "avatar train"):
+        return _train(folder, config, recipe, resume, force, callbacks)
+
+
+def _train(folder: AvatarFolder, config: AvatarConfig, recipe: str | None, resume: bool, force: bool,
+           callbacks: Sequence) -> dict:
     import torch
 
-    from avatar.model.build import avatar_from_tensors, build_avatar, head_box
+    from avatar.data.avatar_data import AvatarData
+    from avatar.device import resolve_device
+    from avatar.model.registry import model_class
     from avatar.model.store import save_trained
+    from avatar.train.callbacks import Checkpoints, ProgressBar, Tensorboard
     from avatar.train.checkpoint import load_checkpoint
-    from avatar.train.data import AvatarData
-    from avatar.train.fit import AvatarFit
+    from avatar.train.fit import AvatarFit, model_from_checkpoint
     from avatar.train.trainer import Trainer
 
-    checkpoint = _checkpoint_dir(folder)
-    run_config = _run_config_path(folder)
+    checkpoint, run_config = checkpoint_dir(folder), run_config_path(folder)
+    saved = None
     if resume:
         if not run_config.is_file():
             raise AvatarError(f"there is no training run to resume in {folder.root}; run without --resume")
-        saved = json.loads(run_config.read_text())
-        config, recipe = config_from_dict(saved["config"], str(run_config)), saved.get("recipe")
-    elif checkpoint.exists() or (folder.model / "avatar.safetensors").exists():
-        if not force:
-            raise AvatarError(f"{folder.root} already has a trained or training avatar; add --resume to continue or --force to start over")
-        shutil.rmtree(folder.model)
-    torch.manual_seed(config.train.seed)
-    data = AvatarData(folder, config.train.resolution, expression_components=config.model.expression_components)
-    atomic_write_json(run_config, {"schema_version": SCHEMA_VERSION, "recipe": recipe, "config": config_to_dict(config)})
-    if resume and checkpoint.exists():
-        tensors, _ = load_checkpoint(checkpoint)
-        box = head_box(data.template.numpy())
-        avatar = avatar_from_tensors(tensors, config.model, data.motion_dim, box)
+        config, payload = load_saved_config(run_config, "start over with --force")
+        recipe = payload.get("recipe")
+        if checkpoint.exists():
+            saved = load_checkpoint(checkpoint)  # read once: the model and the run's state come from it
     else:
-        avatar = build_avatar(data, config.model, config.train.seed)
-    task = AvatarFit(data, avatar, config.train, config.model)
-    trainer = Trainer(task, config.train.iterations, checkpoint, folder.logs, config.train.checkpoint_minutes,
-                      config.train.log_every)
-    if resume and checkpoint.exists():
-        trainer.resume()
+        if checkpoint.exists() or (folder.model / "avatar.safetensors").exists():
+            if not force:
+                raise AvatarError(f"{folder.root} already has a trained or training avatar; add --resume to continue or --force to start over")
+            shutil.rmtree(folder.model)
+        config = with_preprocessing_of(folder, config)
+    cls = model_class(config.model.kind)
+    device = resolve_device(config.compute.device)
+    torch.manual_seed(config.train.seed)
+    basis = None
+    if saved is not None:
+        from avatar.motion.code import ExpressionBasis
+
+        basis = ExpressionBasis.from_arrays({k[len("basis/"):]: v.numpy() for k, v in saved[0].items() if k.startswith("basis/")})
+    data = AvatarData(folder, config.train.resolution, basis=basis, expression_components=config.model.expression_components,
+                      device=device)
+    folder.model.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_config, recipe)
+    if saved is not None:
+        model = model_from_checkpoint(cls, saved[0], data, config.model, saved[1]["meta"])
+    else:
+        model = cls.build(data, config.model, config.train.seed, device)
+    task = AvatarFit(data, model, config.train, config.model)
+    own = [ProgressBar(folder.logs), Tensorboard(folder.logs, config.train.log_every),
+           Checkpoints(checkpoint, config.train.checkpoint_minutes)]
+    trainer = Trainer(task, config.train.iterations, own + list(callbacks))
+    if saved is not None:
+        trainer.load_state(*saved)
     start = time.perf_counter()
     trainer.run()
-    box_min, box_max = avatar.expression.box_min, avatar.expression.box_max
     info = {
-        "resolution": data.resolution, "steps": trainer.step, "motion_dim": data.motion_dim,
-        "box_min": list(box_min), "box_max": list(box_max),
-        "gaussians": {"head": len(avatar.head), "torso": len(avatar.torso)},
+        "resolution": data.resolution, "steps": trainer.step, "device": str(device), "sizes": model.sizes(),
         "seconds_per_stage": trainer.seconds_per_stage, "steps_per_stage": trainer.steps_per_stage,
         "last_run_seconds": round(time.perf_counter() - start, 1),
     }
-    save_trained(folder, task.avatar, data.basis, config, recipe, info)
+    save_trained(folder, model, data.basis, config, recipe, info)
     from avatar.motion.driver import fit_driver
 
-    driver = fit_driver(folder, data.motion.numpy(), task.avatar.rest_pose.numpy(), seed=config.train.seed,
+    driver = fit_driver(folder, data.motion.cpu().numpy(), data.rest_pose.cpu().numpy(), seed=config.train.seed,
                         steps=config.train.adapter_steps)
     driver.save(folder)
     info["driver"] = driver.report
     return info
+

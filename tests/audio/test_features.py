@@ -32,7 +32,9 @@ def test_features_of_speech_have_one_row_per_frame():
 
     wave = soxr.resample(speech, rate, 16000).astype(np.float32)
     frames = int(len(wave) / 16000 * 25) + 3  # a few frames past the end of the audio
-    f = extract_features(wave, frames, 25)
+    from avatar.config import AudioConfig
+
+    f = extract_features(wave, frames, 25, AudioConfig())
     assert f.ppg.shape == (frames, 191) and f.mel.shape == (frames, 80) and f.energy.shape == f.pitch.shape == (frames,)
     np.testing.assert_allclose(f.ppg.sum(1), 1, atol=1e-4)
     assert (f.pitch > 0).mean() > 0.2 and np.isfinite(f.mel).all()

@@ -1,7 +1,7 @@
 import torch
 
 from avatar.model.gaussians import GaussianSet
-from avatar.train.densify import Densifier
+from avatar.model.densify import Densifier
 
 
 def _set(n: int) -> GaussianSet:

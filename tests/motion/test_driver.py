@@ -5,7 +5,7 @@ import pytest
 from avatar.errors import AvatarError
 
 from avatar.motion.driver import Driver, fit_driver
-from avatar.train.data import AvatarData
+from avatar.data.avatar_data import AvatarData
 
 
 def test_adapter_learns_the_person(sample_avatar, tmp_path):
@@ -13,12 +13,11 @@ def test_adapter_learns_the_person(sample_avatar, tmp_path):
 
     from avatar.folder import AvatarFolder
     from avatar.io_utils import load_npz
-    from avatar.model.build import mean_pose
 
     folder = AvatarFolder(tmp_path / "a")
     shutil.copytree(sample_avatar.root, folder.root, ignore=shutil.ignore_patterns("model", "eval"))
     data = AvatarData(folder, 64)
-    driver = fit_driver(folder, data.motion.numpy(), mean_pose(data.head_pose[data.train_ids]).numpy(), steps=400)
+    driver = fit_driver(folder, data.motion.numpy(), data.rest_pose.numpy(), steps=400)
     assert driver.report["adapter_validation_error"] < driver.report["prior_only_validation_error"]
     driver.save(folder)
     again = Driver.load(folder)

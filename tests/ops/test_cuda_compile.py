@@ -36,8 +36,9 @@ def test_nvcc_compiles(tmp_path, source, arch):
 
 
 @pytest.mark.skipif(_extension.find_compiler() is None, reason="no C++ compiler")
-def test_bindings_compile_with_cuda_branch(tmp_path):
-    """bindings.cpp's CUDA dispatch (built only where torch has CUDA) still compiles here."""
+@pytest.mark.parametrize("source", ["bindings.cpp", "bindings_fields.cpp", "bindings_raster.cpp"])
+def test_bindings_compile_with_cuda_branch(tmp_path, source):
+    """The bindings' CUDA dispatch (built only where torch has CUDA) still compiles here."""
     import sysconfig
 
     from torch.utils.cpp_extension import include_paths
@@ -46,7 +47,7 @@ def test_bindings_compile_with_cuda_branch(tmp_path):
     includes = [f"-I{p}" for p in include_paths()] + [f"-I{sysconfig.get_paths()['include']}", f"-I{src}"]
     run = subprocess.run(
         [_extension.find_compiler(), "-std=c++20", "-fsyntax-only", "-DAVATAR_WITH_CUDA",
-         "-DTORCH_EXTENSION_NAME=avatar_kernels_check", *includes, str(src / "bindings.cpp")],
+         "-DTORCH_EXTENSION_NAME=avatar_kernels_check", *includes, str(src / source)],
         capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr[-4000:]

@@ -135,7 +135,7 @@ def test_bad_configuration_is_rejected():
     with pytest.raises(ValueError, match="`points` must have shape"):
         hash_triplane_encode(points[:, :2], tables, spec.resolutions(), BOX_MIN, BOX_MAX)
     with pytest.raises(ValueError, match="levels"):
-        HashTriplaneSpec(levels=0)
+        HashTriplaneSpec(levels=0, features_per_level=2, log2_table_size=10, base_resolution=16, growth_factor=1.5)
 
 
 def test_spec_shapes():
@@ -147,7 +147,7 @@ def test_spec_shapes():
 
 def test_nan_written_into_checked_tables_is_caught():
     """Large tables are checked once per version: an in-place change must bring the check back."""
-    spec = HashTriplaneSpec(levels=8, features_per_level=2, log2_table_size=16)
+    spec = HashTriplaneSpec(levels=8, features_per_level=2, log2_table_size=16, base_resolution=16, growth_factor=1.4)
     tables = spec.init_tables()
     assert tables.numel() >= 1 << 20
     points = _points(10, seed=8)

@@ -79,3 +79,28 @@ def test_silent_audio_needs_the_users_word(trained_sample, tmp_path):
     assert result.returncode == 0 and "silent" in result.stdout
     mouth = np.load(tmp_path / "m.npz")["mouth"]
     assert np.allclose(mouth[:, 0], 0) and len(read_frames(out)) == 50
+
+
+def test_new_speech_gets_the_features_preprocessing_made(sample_avatar, sample_video, tmp_path):
+    """Render and eval compute features with the avatar's own audio settings, never the defaults."""
+    import shutil
+
+    from avatar.audio import SAMPLE_RATE
+    from avatar.audio.io import load_audio
+    from avatar.config import AvatarConfig
+    from avatar.folder import AvatarFolder
+    from avatar.io_utils import load_npz
+    from avatar.preprocess import run_preprocess
+    from avatar.render.audio_render import speech_features
+
+    folder = AvatarFolder(tmp_path / "avatar")
+    shutil.copytree(sample_avatar.root, folder.root, ignore=shutil.ignore_patterns("model", "eval", "logs"))
+    cfg = AvatarConfig()
+    cfg.audio.mel_bins, cfg.audio.pitch_min_hz, cfg.audio.chunk_s = 40, 90.0, 3.0
+    run_preprocess(sample_video, folder.root, cfg, only=["audio"])
+    made = load_npz(folder.features)
+    assert made["mel"].shape[1] == 40
+    wave = load_audio(folder.audio, SAMPLE_RATE)
+    again = speech_features(folder, wave, len(made["mel"]))
+    for name in ("ppg", "mel", "energy", "pitch"):
+        np.testing.assert_allclose(getattr(again, name), made[name], atol=1e-5, err_msg=name)

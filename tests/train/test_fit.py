@@ -1,4 +1,5 @@
-"""Training on the built-in sample: the loss falls, checkpoints round-trip, an interrupted run resumes."""
+"""Training on the built-in sample: the loss falls, checkpoints round-trip, an interrupted run resumes to the
+same parameters as an uninterrupted one."""
 import json
 
 import numpy as np
@@ -6,17 +7,23 @@ import pytest
 import torch
 from tiny import tiny_config
 
+from avatar.data.avatar_data import AvatarData
 from avatar.errors import AvatarError
-from avatar.model.build import build_avatar
-from avatar.train.data import AvatarData
-from avatar.train.fit import AvatarFit
+from avatar.model.gaussian_avatar import GaussianAvatar
+from avatar.train.fit import AvatarFit, model_from_checkpoint
 from avatar.train.run import train_avatar
+
+CPU = torch.device("cpu")
+
+
+def _fit(folder, cfg, seed=0) -> AvatarFit:
+    data = AvatarData(folder, cfg.train.resolution, device=CPU)
+    return AvatarFit(data, GaussianAvatar.build(data, cfg.model, seed, CPU), cfg.train, cfg.model)
 
 
 def test_loss_falls_and_psnr_rises(avatar_copy):
     cfg = tiny_config(240)
-    data = AvatarData(avatar_copy, cfg.train.resolution)
-    task = AvatarFit(data, build_avatar(data, cfg.model), cfg.train, cfg.model)
+    task = _fit(avatar_copy, cfg)
     history = [task.train_step(step) for step in range(cfg.train.iterations)]
     first = np.mean([h["loss"] for h in history[:20]])
     last = np.mean([h["loss"] for h in history[-20:]])
@@ -28,44 +35,87 @@ def test_checkpoint_round_trip(avatar_copy, tmp_path):
     from avatar.train.checkpoint import load_checkpoint, save_checkpoint
 
     cfg = tiny_config(60)
-    data = AvatarData(avatar_copy, cfg.train.resolution)
-    task = AvatarFit(data, build_avatar(data, cfg.model), cfg.train, cfg.model)
+    task = _fit(avatar_copy, cfg)
     for step in range(60):  # past a densification pass, so the sets changed size
         task.train_step(step)
-    tensors, state = task.state()
-    save_checkpoint(tmp_path / "ck", tensors, state)
-    other = AvatarFit(data, build_avatar(data, cfg.model, seed=5), cfg.train, cfg.model)
-    other.load_state(*load_checkpoint(tmp_path / "ck"))
-    for key, value in task.avatar.state_dict().items():
-        assert torch.equal(value, other.avatar.state_dict()[key]), key
+    save_checkpoint(tmp_path / "ck", *task.state())
+    tensors, values = load_checkpoint(tmp_path / "ck")
+    assert values["kind"] == "gaussian"
+    model = model_from_checkpoint(GaussianAvatar, tensors, task.data, cfg.model, values["meta"])
+    other = AvatarFit(task.data, model, cfg.train, cfg.model)
+    other.load_state(tensors, values)
+    for key, value in task.model.state_dict().items():
+        assert torch.equal(value, other.model.state_dict()[key]), key
     # Same state, same next step: the optimiser moments and the random generator came back too.
     a, b = task.train_step(60), other.train_step(60)
     assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
 
 
-def test_interrupted_run_resumes_to_the_same_step_count(avatar_copy, monkeypatch):
-    from avatar.train import trainer as trainer_module
-
-    cfg = tiny_config(80)
-    calls = {"n": 0}
+def _interrupt_at(monkeypatch, call: int) -> None:
     original = AvatarFit.train_step
+    calls = {"n": 0}
 
-    def interrupt_at_30(self, step):
+    def interrupted(self, step):
         calls["n"] += 1
-        if calls["n"] == 30:
+        if calls["n"] == call:
             raise KeyboardInterrupt
         return original(self, step)
 
-    monkeypatch.setattr(AvatarFit, "train_step", interrupt_at_30)
+    monkeypatch.setattr(AvatarFit, "train_step", interrupted)
+
+
+def _trained_tensors(folder) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder.model / "avatar.safetensors"))
+
+
+def test_a_resumed_run_is_the_same_run(avatar_copy, tmp_path, monkeypatch):
+    """2N steps straight, and N steps + Ctrl-C + resume for N more, end with the same parameters."""
+    import shutil
+
+    from avatar.folder import AvatarFolder
+    from avatar.train import trainer as trainer_module
+
+    cfg = tiny_config(120)  # crosses densification passes and every stage, the pose-refining one included
+    straight = AvatarFolder(tmp_path / "straight")
+    shutil.copytree(avatar_copy.root, straight.root)
+    train_avatar(straight, cfg, "preview")
+
+    _interrupt_at(monkeypatch, 61)
     with pytest.raises(trainer_module.TrainingInterrupted, match="--resume"):
         train_avatar(avatar_copy, cfg, "preview")
     state = json.loads((avatar_copy.model / "checkpoint" / "state.json").read_text())
-    assert state["step"] == 29
-    monkeypatch.setattr(AvatarFit, "train_step", original)
+    assert state["step"] == 60
+    monkeypatch.undo()
     with pytest.raises(AvatarError, match="--resume"):
         train_avatar(avatar_copy, cfg, "preview")
     info = train_avatar(avatar_copy, tiny_config(999), "preview", resume=True)  # the run's own config wins
-    assert info["steps"] == 80 and sum(info["steps_per_stage"].values()) == 80
+    assert info["steps"] == 120 and sum(info["steps_per_stage"].values()) == 120
+
+    a, b = _trained_tensors(straight), _trained_tensors(avatar_copy)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_no_recipe_means_the_default_recipe(avatar_copy):
+    """`avatar fit video` trains exactly what recipes/gaussian.yaml (the dataclass defaults) describes."""
+    from helpers import run_cli
+
+    from avatar.config import config_from_dict, load_config
+
+    result = run_cli("train", avatar_copy.root, "--train.iterations", "2", "--model.head_gaussians", "800",
+                     "--model.torso_gaussians", "200", "--train.resolution", "64", "--train.adapter_steps", "5")
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((avatar_copy.model / "run_config.json").read_text())
+    expected = load_config("gaussian", {"train.iterations": "2", "model.head_gaussians": "800",
+                                        "model.torso_gaussians": "200", "train.resolution": "64",
+                                        "train.adapter_steps": "5"})
+    assert saved["recipe"] == "gaussian"
+    assert config_from_dict(saved["config"], "run_config.json") == expected
+    assert load_config(None) == load_config("gaussian")
+    assert load_config(None).train.iterations == 20000
 
 
 def test_every_recipe_trains_a_few_steps(avatar_copy):
@@ -75,7 +125,13 @@ def test_every_recipe_trains_a_few_steps(avatar_copy):
         cfg = load_config(name)
         cfg.model.head_gaussians, cfg.model.torso_gaussians = 1500, 500
         cfg.train.resolution, cfg.train.iterations = 96, 100
-        data = AvatarData(avatar_copy, cfg.train.resolution)
-        task = AvatarFit(data, build_avatar(data, cfg.model), cfg.train, cfg.model)
+        task = _fit(avatar_copy, cfg)
         for step in [0, *task.stage_ends[:-1]]:  # one step in each stage
             assert np.isfinite(task.train_step(int(step))["loss"]), name
+
+
+def test_stages_must_match_the_model_kind(avatar_copy):
+    cfg = tiny_config(10)
+    cfg.train.stages = (0.5, 0.5)
+    with pytest.raises(ValueError, match="4 non-negative fractions for a gaussian avatar"):
+        _fit(avatar_copy, cfg)

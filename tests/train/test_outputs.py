@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from helpers import run_cli
 from media import read_audio, read_frames
 
@@ -11,10 +12,12 @@ from avatar.render.export_ply import FIELDS, read_ply
 from avatar.render.replay import parse_camera, parse_frames
 from avatar.errors import AvatarError
 
+CPU = torch.device("cpu")
+
 
 def test_eval_is_deterministic_and_complete(trained_sample):
-    first = evaluate(trained_sample, video=False)
-    second = evaluate(trained_sample, video=True)
+    first = evaluate(trained_sample, CPU, video=False)
+    second = evaluate(trained_sample, CPU, video=True)
     for key in ("psnr", "ssim", "lmd_mouth_px"):
         assert first[key] == second[key]
     assert 10 < first["psnr"] < 60 and 0 < first["ssim"] <= 1 and first["lmd_mouth_px"] >= 0
@@ -34,15 +37,15 @@ def test_replay_has_the_original_audio_and_length(trained_sample, tmp_path):
 
 
 def test_camera_moves_change_the_view(trained_sample, tmp_path):
+    from avatar.data.avatar_data import AvatarData
     from avatar.model.store import load_trained
     from avatar.render.frames import FrameRenderer
-    from avatar.train.data import AvatarData
 
-    trained = load_trained(trained_sample)
+    trained = load_trained(trained_sample, CPU)
     data = AvatarData(trained_sample, 0, basis=trained.basis)
-    renderer = FrameRenderer(trained, data.intrinsics, data.resolution, data.resolution)
+    renderer = FrameRenderer(trained.model, data.camera)
     straight = renderer.render(data.motion[0], data.head_pose[0])
-    turned = renderer.render(data.motion[0], data.head_pose[0], (25.0, 0.0, 1.0))
+    turned = renderer.render(data.motion[0], data.head_pose[0], data.camera.orbit(data.head_pose[0, :3, 3], 25.0, 0.0, 1.0))
     assert (straight - turned).abs().mean() > 0.01
     assert parse_camera("20") == (20.0, 0.0, 1.0) and parse_camera("20,5,1.5") == (20.0, 5.0, 1.5)
     assert parse_frames("5:", 10) == range(5, 10)
@@ -58,12 +61,12 @@ def test_ply_export_reimports(trained_sample, tmp_path):
     assert result.returncode == 0, result.stderr
     ply = read_ply(out)
     assert list(ply) == FIELDS
-    trained = load_trained(trained_sample)
-    count = len(trained.avatar.head) + len(trained.avatar.torso)
+    trained = load_trained(trained_sample, CPU)
+    count = len(trained.model.head) + len(trained.model.torso)
     assert len(ply["x"]) == count
     quats = np.stack([ply[f"rot_{i}"] for i in range(4)], 1)
     np.testing.assert_allclose(np.linalg.norm(quats, axis=1), 1, atol=1e-5)
-    np.testing.assert_allclose(ply["opacity"][len(trained.avatar.head):], trained.avatar.torso.opacity_logits.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(ply["opacity"][len(trained.model.head):], trained.model.torso.opacity_logits.detach().numpy(), atol=1e-6)
     assert np.isfinite(np.stack(list(ply.values()))).all()
 
 

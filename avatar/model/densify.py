@@ -1,4 +1,4 @@
-"""Densification and pruning in the manner of 3D Gaussian Splatting, as a strategy the trainer calls.
+"""Densification and pruning in the manner of 3D Gaussian Splatting: the Gaussian kind's training strategy.
 
 After each backward pass the screen-space gradient of every visible Gaussian's centre is accumulated
 (in normalised device units, so thresholds do not depend on resolution). Every `every` steps,
@@ -8,11 +8,16 @@ each in its own frame (head frame for the head, camera space for the torso).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from avatar.model.gaussians import GaussianSet
+from avatar.model.interface import TrainingStrategy
 from avatar.ops.rasterize_ref import quat_to_rotmat
+
+EXTENTS_CM = {"head": 22.0, "torso": 45.0}  # sizes of the scenes the sets live in: thresholds are fractions of them
 
 
 class Densifier:
@@ -28,15 +33,15 @@ class Densifier:
         self.reset()
 
     def reset(self) -> None:
-        self.grad = {name: torch.zeros(len(s)) for name, s in self.sets.items()}
-        self.seen = {name: torch.zeros(len(s)) for name, s in self.sets.items()}
+        self.grad = {name: torch.zeros(len(s), device=s.means.device) for name, s in self.sets.items()}
+        self.seen = {name: torch.zeros(len(s), device=s.means.device) for name, s in self.sets.items()}
 
     @torch.no_grad()
     def accumulate(self, means2d: Tensor, radii: Tensor, width: int, height: int) -> None:
         """Add one step's statistics; `means2d.grad` [N, 2] is ordered like the sets (in insertion order)."""
         if means2d.grad is None:
             return
-        grad = means2d.grad * torch.tensor([width / 2, height / 2])
+        grad = means2d.grad * torch.tensor([width / 2, height / 2], device=means2d.device)
         norm = grad.norm(dim=1)
         visible = (radii > 0).all(1).float()
         start = 0
@@ -92,7 +97,40 @@ class Densifier:
         out = {}
         for name, t in base.items():
             out[name] = torch.cat([t, t])
-        noise = torch.randn((2 * len(scales), 3), generator=generator) * torch.cat([scales, scales])
+        # Drawn on the generator's device (the CPU), so a run is the same whatever device it trains on.
+        noise = torch.randn((2 * len(scales), 3), generator=generator, device=generator.device).to(scales.device)
+        noise = noise * torch.cat([scales, scales])
         out["means"] = out["means"] + torch.einsum("nij,nj->ni", torch.cat([rot, rot]), noise)
-        out["log_scales"] = out["log_scales"] - torch.log(torch.tensor(1.6))
+        out["log_scales"] = out["log_scales"] - math.log(1.6)
         return out
+
+
+class DensifyStrategy(TrainingStrategy):
+    """Reads the screen-space gradient of every Gaussian after backward, densifies and prunes every
+    `train.densify_every` steps until `train.densify_until` of the run."""
+
+    def __init__(self, sets: dict[str, GaussianSet], cfg, max_gaussians: int):
+        self.cfg = cfg
+        self.densifier = Densifier(sets, {name: EXTENTS_CM[name] for name in sets}, cfg.densify_grad, max_gaussians)
+
+    def before_backward(self, rendered) -> None:
+        rendered.means2d.retain_grad()
+
+    def after_backward(self, rendered, step: int) -> None:
+        height, width = rendered.image.shape[:2]
+        self.densifier.accumulate(rendered.means2d, rendered.radii, width, height)
+
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
+        cfg = self.cfg
+        if step > 0 and (step + 1) % cfg.densify_every == 0 and step < cfg.densify_until * cfg.iterations:
+            self.densifier.step(optimizer, generator)
+
+    def state(self) -> dict[str, Tensor]:
+        d = self.densifier
+        return {f"{kind}/{part}": v for kind, stats in (("grad", d.grad), ("seen", d.seen)) for part, v in stats.items()}
+
+    def load_state(self, tensors: dict[str, Tensor]) -> None:
+        d = self.densifier
+        device = next(iter(d.sets.values())).means.device
+        d.grad = {part: tensors[f"grad/{part}"].to(device) for part in d.sets}
+        d.seen = {part: tensors[f"seen/{part}"].to(device) for part in d.sets}

@@ -1,0 +1,145 @@
+"""An avatar folder's preprocessed data at a chosen resolution and on a chosen device: the video camera,
+the background plate, head poses, motion codes, and frames with their part masks, decoded on first use
+and kept in memory up to a budget (never every frame as float).
+
+Cheap parts (manifest, tracking, camera, plate) are read at construction; the motion codes (which need
+an expression basis fitted over every frame's landmarks) only when first asked for, so rendering from
+audio or exporting never pays for them.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from avatar.camera import Camera
+from avatar.data.images import read_labels, read_rgb
+from avatar.errors import AvatarError
+from avatar.face_mesh import LIPS_OUTER
+from avatar.folder import AvatarFolder
+from avatar.geometry import mean_pose
+from avatar.io_utils import load_npz
+from avatar.motion.code import ExpressionBasis, fit_expression_basis, landmark_offsets, motion_codes
+
+CPU = torch.device("cpu")
+
+
+@dataclass
+class FrameBatch:
+    index: int
+    image: Tensor  # [H, W, 3] float32 in [0, 1]
+    labels: Tensor  # [H, W] uint8: 0 background, 1 torso, 2 head, 3 mouth interior
+    motion: Tensor  # [D] motion code
+    head_pose: Tensor  # [4, 4] camera-from-head
+    mouth_box: tuple[int, int, int, int]  # x0, y0, x1, y1 around the lips, in pixels
+
+
+class AvatarData:
+    """Frames of one avatar folder at `resolution` pixels (square; 0 = as stored), tensors on `device`."""
+
+    def __init__(self, folder: AvatarFolder, resolution: int = 0, basis: ExpressionBasis | None = None,
+                 cache_mb: float = 3000.0, expression_components: int = 12, device: torch.device = CPU):
+        for path in (folder.manifest, folder.tracking, folder.background):
+            if not path.exists():
+                raise AvatarError(f"{folder.root} is not preprocessed ({path.name} is missing); run `avatar preprocess` first")
+        self.folder = folder
+        self.device = torch.device(device)
+        self.manifest = json.loads(folder.manifest.read_text())
+        self.size = self.manifest["width"]
+        self.resolution = min(int(resolution or self.size), self.size)
+        self.scale = self.resolution / self.size
+        self.fps = self.manifest["fps"]
+        self.tracking = load_npz(folder.tracking)
+        self.count = self.manifest["num_frames"]
+        split, valid = self.manifest["split"], self.tracking["valid"]
+        self.train_ids = np.array([i for i in range(*split["train"]) if valid[i]], dtype=np.int64)
+        self.test_ids = np.array([i for i in range(*split["test"]) if valid[i]], dtype=np.int64)
+        if len(self.train_ids) == 0:
+            raise AvatarError(f"{folder.root} has no tracked training frames; preprocess a video where the face is visible")
+        self._basis, self._expression_components = basis, expression_components
+        self.head_pose = torch.from_numpy(self.tracking["head_pose"].astype(np.float32)).to(self.device)
+        K = self.tracking["intrinsics"].astype(np.float32).copy()
+        K[:2] *= self.scale
+        self.intrinsics = torch.from_numpy(K).to(self.device)
+        self.template = torch.from_numpy(self.tracking["head_vertices"].astype(np.float32))  # CPU: initialisation only
+        self.triangles = torch.from_numpy(self.tracking["head_triangles"].astype(np.int64))
+        lips = self.tracking["landmarks"][:, list(LIPS_OUTER)] * self.scale
+        centre, half = (lips.max(1) + lips.min(1)) / 2, (lips.max(1) - lips.min(1)).max(1, keepdims=True) * 0.75
+        self.mouth_boxes = np.concatenate([centre - half, centre + half], 1).round().astype(int).clip(0, self.resolution)
+        self.background = self._tensor(self._read(read_rgb, folder.background, "the background plate"))
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache_bytes = 0
+        self._cache_limit = cache_mb * 2**20
+
+    @functools.cached_property
+    def camera(self) -> Camera:
+        """The video's camera at this resolution."""
+        return Camera.of_video(self.intrinsics, self.resolution, self.resolution)
+
+    @property
+    def rest_pose(self) -> Tensor:
+        """[4, 4] mean head pose of the training frames."""
+        return mean_pose(self.head_pose[self.train_ids])
+
+    @property
+    def basis(self) -> ExpressionBasis:
+        """The expression basis: the one given, or fitted on the training frames' landmark offsets."""
+        if self._basis is None:
+            self._basis = fit_expression_basis(self._landmark_offsets[self.train_ids], self._expression_components)
+        return self._basis
+
+    @functools.cached_property
+    def _landmark_offsets(self) -> np.ndarray:
+        t = self.tracking
+        return landmark_offsets(t["landmarks"], t["head_pose"], t["intrinsics"], t["head_vertices"])
+
+    @functools.cached_property
+    def motion(self) -> Tensor:
+        """[T, D] motion code of every frame (blendshapes and expression coefficients)."""
+        codes = motion_codes(self.tracking["blendshapes"], self._landmark_offsets, self.basis)
+        return torch.from_numpy(codes).to(self.device)
+
+    @property
+    def motion_dim(self) -> int:
+        return self.tracking["blendshapes"].shape[1] + self.basis.size
+
+    def _half(self) -> bool:
+        return self.resolution * 2 == self.size
+
+    def _read(self, reader, path, what: str) -> np.ndarray:
+        try:
+            if reader is read_rgb:
+                return read_rgb(path, self.resolution, half=self._half())
+            return reader(path, self.resolution)
+        except FileNotFoundError:
+            raise AvatarError(f"{what} of {self.folder.root} is missing or unreadable ({path.name}); "
+                              "run `avatar preprocess` again") from None
+
+    def _tensor(self, rgb: np.ndarray) -> Tensor:
+        return (torch.from_numpy(rgb).to(self.device).float() / 255).contiguous()
+
+    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if index in self._cache:
+            return self._cache[index]
+        item = (self._read(read_rgb, self.folder.frame_path(index), f"frame {index}"),
+                self._read(read_labels, self.folder.mask_path(index), f"the mask of frame {index}"))
+        size = item[0].nbytes + item[1].nbytes
+        if self._cache_bytes + size <= self._cache_limit:
+            self._cache[index] = item
+            self._cache_bytes += size
+        return item
+
+    def frame(self, index: int) -> FrameBatch:
+        rgb, labels = self._load(int(index))
+        return FrameBatch(
+            index=int(index),
+            image=self._tensor(rgb),
+            labels=torch.from_numpy(labels).to(self.device),
+            motion=self.motion[index],
+            head_pose=self.head_pose[index],
+            mouth_box=tuple(int(v) for v in self.mouth_boxes[index]),
+        )

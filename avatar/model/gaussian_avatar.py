@@ -1,0 +1,183 @@
+"""The Gaussian avatar (`model.kind: gaussian`): head Gaussians in the head frame, deformed by the motion
+code and posed by the head pose; torso Gaussians in camera space following the head pose; both rasterised
+in one depth-sorted pass over the background plate.
+
+The renderer never sees audio: a frame is (motion code, head pose, camera) in, image out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from avatar.camera import Camera
+from avatar.model.fields import ExpressionField, TorsoField, pose_features
+from avatar.model.gaussians import ATTRIBUTES, GaussianSet
+from avatar.model.interface import AvatarModel, Rendered, TrainingStrategy
+from avatar.ops import deform_gaussians, rasterize_gaussians
+
+DEFORM_MIN_Z = -3.0  # centimetres, head frame: in front of the ears
+DEFORM_MAX_Y = 9.0  # below the top of the head
+CPU = torch.device("cpu")
+
+
+@dataclass
+class Posed:
+    """Camera-space Gaussians of one frame, head first."""
+
+    means: Tensor  # [N, 3]
+    quats: Tensor  # [N, 4]
+    log_scales: Tensor  # [N, 3]
+    opacity_logits: Tensor  # [N]
+    colors: Tensor  # [N, 4] RGB in [0, 1] and 1 for head Gaussians, 0 for torso ones
+    head_count: int
+    head_offsets: Tensor | None  # [Nh, 3] expression offsets of the head means (for regularising)
+
+
+@dataclass
+class GaussianRendered(Rendered):
+    means2d: Tensor  # [N, 2] projected centres (the densification strategy reads their gradient)
+    radii: Tensor  # [N, 2]
+    head_offsets: Tensor | None  # [Nh, 3] expression offsets of the head means
+
+
+def _matrix_to_rotvec(rotation: Tensor) -> Tensor:
+    """[3, 3] -> [3]; differentiable away from 180 degrees, enough for head poses around the rest pose."""
+    cos = ((rotation.trace() - 1) / 2).clamp(-1 + 1e-6, 1 - 1e-6)
+    angle = torch.acos(cos)
+    axis = torch.stack([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
+    return axis * (angle / (2 * torch.sin(angle)).clamp_min(1e-6))
+
+
+class GaussianAvatar(AvatarModel):
+    kind = "gaussian"
+    stage_names = ("head warm-up", "deformation", "torso", "joint")
+
+    def __init__(self, head: GaussianSet, torso: GaussianSet, expression: ExpressionField, torso_field: TorsoField,
+                 rest_pose: Tensor):
+        super().__init__()
+        self.head = head
+        self.torso = torso
+        self.expression = expression
+        self.torso_field = torso_field
+        self.register_buffer("rest_pose", rest_pose.float().clone())  # [4, 4] mean head pose of the training frames
+
+    # -- construction and storage ------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, data, cfg, seed: int, device: torch.device) -> "GaussianAvatar":
+        from avatar.model.build import build_gaussian_avatar
+
+        return build_gaussian_avatar(data, cfg, seed).to(device)
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, Tensor], meta: dict, cfg, device: torch.device) -> "GaussianAvatar":
+        sets = {}
+        for part in ("head", "torso"):
+            sets[part] = GaussianSet.empty(CPU)
+            sets[part].resize_like({name: tuple(tensors[f"{part}.{name}"].shape) for name in ATTRIBUTES})
+        field = ExpressionField(cfg.hash_spec(), meta["box_min"], meta["box_max"], int(meta["motion_dim"]), cfg.mlp_width)
+        avatar = cls(sets["head"], sets["torso"], field, TorsoField(tensors["torso_field.centre"], 1.0), tensors["rest_pose"])
+        avatar.load_state_dict(tensors)
+        return avatar.to(device)
+
+    def meta(self) -> dict:
+        return {"motion_dim": self.expression.motion_in.in_features, "box_min": list(self.expression.box_min),
+                "box_max": list(self.expression.box_max)}
+
+    def sizes(self) -> dict[str, int]:
+        return {"head": len(self.head), "torso": len(self.torso)}
+
+    # -- rendering ---------------------------------------------------------------------------------
+
+    def head_pose_features(self, head_pose: Tensor) -> Tensor:
+        relative = head_pose[:3, :3] @ self.rest_pose[:3, :3].T
+        return pose_features(_matrix_to_rotvec(relative), head_pose[:3, 3] - self.rest_pose[:3, 3])
+
+    def deformable(self) -> Tensor:
+        """[M] indices of the head Gaussians the expression field moves: the face and the front of the head.
+
+        The back and top of the head do not change with expression; leaving them out halves the field's cost.
+        """
+        means = self.head.means.detach()
+        return torch.nonzero((means[:, 2] > DEFORM_MIN_Z) & (means[:, 1] < DEFORM_MAX_Y), as_tuple=True)[0]
+
+    def prepare(self) -> tuple[Tensor, Tensor]:
+        """(indices, position part of the field's first layer) of the deformable head Gaussians: valid while
+        the head means do not change (a trained avatar)."""
+        index = self.deformable()
+        return index, self.expression.encode(self.head.means[index])
+
+    def posed(self, motion: Tensor, head_pose: Tensor, deform: bool = True, move_torso: bool = True,
+              prepared: tuple[Tensor, Tensor] | None = None) -> Posed:
+        """Camera-space Gaussians for one frame."""
+        head = self.head
+        offsets = {}
+        if deform:
+            index, features = prepared if prepared is not None else self.prepare()
+            moved = self.expression.offsets(features, motion)
+            n = len(head)
+            identity = torch.tensor([1.0, 0.0, 0.0, 0.0], device=head.means.device).expand(n, 4)
+            offsets = {
+                "d_means": moved["d_means"].new_zeros(n, 3).index_copy(0, index, moved["d_means"]),
+                "d_quats": identity.clone().index_copy(0, index, moved["d_quats"]),
+                "d_log_scales": moved["d_log_scales"].new_zeros(n, 3).index_copy(0, index, moved["d_log_scales"]),
+                "d_colors": moved["d_colors"].new_zeros(n, 3).index_copy(0, index, moved["d_colors"]),
+            }
+        posed_head = deform_gaussians(head.means, head.quats, head.log_scales, offsets.get("d_means"), offsets.get("d_quats"),
+                                      offsets.get("d_log_scales"), head_pose[:3, :3], head_pose[:3, 3])
+        head_rgb = torch.sigmoid(head.colors + offsets["d_colors"]) if deform else torch.sigmoid(head.colors)
+        torso_means = self.torso.means
+        if move_torso and len(self.torso):
+            torso_means = torso_means + self.torso_field(torso_means, self.head_pose_features(head_pose))
+        ones, zeros = head_rgb.new_ones(len(head), 1), head_rgb.new_zeros(len(self.torso), 1)
+        return Posed(
+            means=torch.cat([posed_head.means, torso_means]),
+            quats=torch.cat([posed_head.quats, self.torso.quats]),
+            log_scales=torch.cat([posed_head.log_scales, self.torso.log_scales]),
+            opacity_logits=torch.cat([head.opacity_logits, self.torso.opacity_logits]),
+            colors=torch.cat([torch.cat([head_rgb, ones], 1), torch.cat([torch.sigmoid(self.torso.colors), zeros], 1)]),
+            head_count=len(head),
+            head_offsets=offsets.get("d_means"),
+        )
+
+    def splats(self, motion: Tensor, head_pose: Tensor) -> Posed:
+        return self.posed(motion, head_pose)
+
+    def render(self, motion: Tensor, head_pose: Tensor, camera: Camera, background: Tensor, *,
+               stage: int | None = None, prepared: tuple[Tensor, Tensor] | None = None) -> GaussianRendered:
+        """Stages: 0 the static head (and still torso), 1 adds the expression field, 2 and on the torso's motion."""
+        deform, move_torso = stage is None or stage >= 1, stage is None or stage >= 2
+        posed = self.posed(motion, head_pose, deform, move_torso, prepared if deform else None)
+        out = rasterize_gaussians(posed.means, posed.quats, posed.log_scales, posed.opacity_logits, posed.colors,
+                                  camera.viewmat, camera.intrinsics, camera.width, camera.height)
+        image = out.image[..., :3] + (1 - out.alpha)[..., None] * background
+        return GaussianRendered(image=image, alpha=out.alpha, head=out.image[..., 3], means2d=out.means2d,
+                                radii=out.radii, head_offsets=posed.head_offsets)
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def param_groups(self, cfg) -> list[dict]:
+        lrs = {"means": cfg.lr_means, "quats": cfg.lr_quats, "log_scales": cfg.lr_scales,
+               "opacity_logits": cfg.lr_opacity, "colors": cfg.lr_colors}
+        groups = self.head.param_groups(lrs, "head") + self.torso.param_groups(lrs, "torso")
+        for group in groups:
+            group["decay"] = "exponential" if group["name"].endswith(".means") else None
+        field = self.expression
+        return groups + [
+            {"params": [field.tables], "lr": 5 * cfg.lr_field, "name": "expression.tables", "decay": "second_half"},
+            {"params": [p for n, p in field.named_parameters() if n != "tables"], "lr": cfg.lr_field,
+             "name": "expression.mlp", "decay": "second_half"},
+            {"params": list(self.torso_field.parameters()), "lr": cfg.lr_field, "name": "torso_field", "decay": "second_half"},
+        ]
+
+    def strategy(self, train_cfg, model_cfg) -> TrainingStrategy:
+        from avatar.model.densify import DensifyStrategy
+
+        return DensifyStrategy({"head": self.head, "torso": self.torso}, train_cfg, model_cfg.max_gaussians)
+
+    def losses(self, rendered: GaussianRendered, cfg) -> dict[str, tuple[Tensor, float]]:
+        if rendered.head_offsets is None or cfg.offset_weight <= 0:
+            return {}
+        return {"offsets": ((rendered.head_offsets**2).sum(1).mean(), cfg.offset_weight)}

@@ -1,0 +1,234 @@
+"""The one short check for a CUDA machine: `PYTHONPATH=. python3 benchmarks/gpu_check.py [--avatar DIR]`.
+
+1. CPU-vs-CUDA parity of every op, forward and gradients, on random inputs, with the tolerances of the CPU
+   tests (project/blend/rasterize through gsplat where installed, hash-grid triplane, fused deformation).
+2. With `--avatar DIR` (an already preprocessed avatar folder, e.g. of the built-in sample): `--steps`
+   training steps of the Gaussian avatar on CUDA, then rendering at 512x512.
+
+Prints one JSON object (per-op max errors and whether each is within tolerance, seconds per step, render
+FPS). Without CUDA it prints {"cuda": false, "reason": ...} and exits 0. It needs only torch, numpy,
+OpenCV, safetensors and ninja (gsplat when present): nothing here imports the media or tracking packages.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+FWD_ATOL, GRAD_RTOL = 2e-5, 2e-4  # tests/ops/test_rasterize.py
+HASH_FWD = (1e-6, 1e-5)  # tests/ops/test_hash_triplane.py (atol, rtol); gradients: scaled 1e-5 tables, 1e-4 points
+DEFORM_FWD = (1e-6, 1e-5)  # tests/ops/test_deform.py; gradients scaled 1e-5
+
+
+def scaled_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """max |a - e| / max |e|: the measure the CPU tests bound gradients with."""
+    a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+    if e.numel() == 0:
+        return 0.0
+    return float((a - e).abs().max() / max(float(e.abs().max()), 1e-6))
+
+
+def abs_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+    return float((a - e).abs().max()) if e.numel() else 0.0
+
+
+def close(actual, expected, atol: float, rtol: float) -> bool:
+    a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+    return bool(((a - e).abs() <= atol + rtol * e.abs()).all())
+
+
+def run_both(fn, inputs: list[torch.Tensor], weights_like) -> tuple[dict, dict]:
+    """fn on CPU copies and on CUDA copies of `inputs` (leaves), then backward of a fixed random weighting
+    of every output; returns ({"out": [...], "grad": [...]}, same for CUDA)."""
+    results = []
+    for device in ("cpu", "cuda"):
+        leaves = [t.detach().to(device).requires_grad_(t.is_floating_point()) for t in inputs]
+        outputs = [o for o in fn(*leaves) if torch.is_tensor(o) and o.is_floating_point()]
+        weights = weights_like(outputs)
+        loss = sum((o * w.to(device)).sum() for o, w in zip(outputs, weights))
+        loss.backward()
+        results.append({"out": [o.detach().cpu() for o in outputs],
+                        "grad": [t.grad.cpu() if t.grad is not None else torch.zeros_like(t).cpu() for t in leaves]})
+    return results[0], results[1]
+
+
+def fixed_weights(seed: int):
+    def make(outputs):
+        g = torch.Generator().manual_seed(seed)
+        return [torch.rand(o.shape, generator=g) for o in outputs]
+    return make
+
+
+def scene(n: int, seed: int):
+    """Gaussians around the origin seen from z = -2.5 (as tests/ops/ops_helpers.py draws them)."""
+    g = torch.Generator().manual_seed(seed)
+    means = (torch.rand(n, 3, generator=g) - 0.5) * 1.2
+    quats = torch.randn(n, 4, generator=g)
+    log_scales = -4.5 + 2.5 * torch.rand(n, 3, generator=g)
+    logits = torch.randn(n, generator=g) * 1.5
+    colors = torch.rand(n, 3, generator=g)
+    viewmat = torch.eye(4)
+    viewmat[:3, 3] = torch.tensor([0.05, -0.03, 2.5])
+    K = torch.tensor([[115.2, 0.0, 66.6], [0.0, 121.0, 45.1], [0.0, 0.0, 1.0]])
+    return means, quats, log_scales, logits, colors, viewmat, K
+
+
+def check_rasterize(report: dict) -> None:
+    from avatar.ops import _backend, rasterize_gaussians
+
+    width, height = 128, 96
+    means, quats, log_scales, logits, colors, viewmat, K = scene(3000, 1)
+
+    def fn(m, q, s, o, c):
+        out = rasterize_gaussians(m, q, s, o, c, viewmat.to(m.device), K.to(m.device), width, height)
+        return out.image, out.alpha
+
+    cpu, cuda = run_both(fn, [means, quats, log_scales, logits, colors], fixed_weights(2))
+    fwd = max(abs_error(a, b) for a, b in zip(cuda["out"], cpu["out"]))
+    grads = {name: scaled_error(a, b) for name, a, b in zip(("means", "quats", "log_scales", "opacity_logits", "colors"),
+                                                             cuda["grad"], cpu["grad"])}
+    report["rasterize_gaussians"] = {
+        "backend_cuda": "gsplat" if _backend.gsplat_available() else "torch reference",
+        "forward_max_abs": fwd, "forward_ok": fwd <= FWD_ATOL,
+        "grad_max_scaled": grads, "grad_ok": all(v <= GRAD_RTOL for v in grads.values()),
+    }
+
+
+def check_hash_triplane(report: dict) -> None:
+    from avatar.ops import HashTriplaneSpec, hash_triplane_encode
+
+    spec = HashTriplaneSpec(levels=8, features_per_level=2, log2_table_size=12, base_resolution=8, growth_factor=1.5)
+    g = torch.Generator().manual_seed(3)
+    box_min, box_max = (-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)
+    points = torch.rand(20000, 3, generator=g) * 2 - 1
+    tables = spec.init_tables(scale=0.1, generator=g)
+
+    def fn(p, t):
+        return (hash_triplane_encode(p, t, spec.resolutions(), box_min, box_max),)
+
+    cpu, cuda = run_both(fn, [points, tables], fixed_weights(4))
+    report["hash_triplane_encode"] = {
+        "forward_max_abs": abs_error(cuda["out"][0], cpu["out"][0]),
+        "forward_ok": close(cuda["out"][0], cpu["out"][0], *HASH_FWD),
+        "grad_max_scaled": {"points": scaled_error(cuda["grad"][0], cpu["grad"][0]),
+                            "tables": scaled_error(cuda["grad"][1], cpu["grad"][1])},
+    }
+    grads = report["hash_triplane_encode"]["grad_max_scaled"]
+    report["hash_triplane_encode"]["grad_ok"] = grads["points"] <= 1e-4 and grads["tables"] <= 1e-5
+
+
+def check_deform(report: dict) -> None:
+    from avatar.geometry import rotvec_to_matrix
+    from avatar.ops import deform_gaussians
+
+    g = torch.Generator().manual_seed(5)
+    n = 20000
+    inputs = [torch.randn(n, 3, generator=g), torch.randn(n, 4, generator=g), torch.randn(n, 3, generator=g) * 0.3,
+              torch.randn(n, 3, generator=g) * 0.1, torch.randn(n, 4, generator=g) * 0.1 + torch.tensor([1.0, 0, 0, 0]),
+              torch.randn(n, 3, generator=g) * 0.05, torch.randn(3, generator=g) * 0.4, torch.randn(3, generator=g)]
+
+    def fn(means, quats, log_scales, d_means, d_quats, d_log_scales, rotvec, translation):
+        out = deform_gaussians(means, quats, log_scales, d_means, d_quats, d_log_scales, rotvec_to_matrix(rotvec), translation)
+        return out.means, out.quats, out.log_scales
+
+    cpu, cuda = run_both(fn, inputs, fixed_weights(6))
+    names = ("means", "quats", "log_scales", "d_means", "d_quats", "d_log_scales", "rotation", "translation")
+    grads = {name: scaled_error(a, b) for name, a, b in zip(names, cuda["grad"], cpu["grad"])}
+    report["deform_gaussians"] = {
+        "forward_max_abs": max(abs_error(a, b) for a, b in zip(cuda["out"], cpu["out"])),
+        "forward_ok": all(close(a, b, *DEFORM_FWD) for a, b in zip(cuda["out"], cpu["out"])),
+        "grad_max_scaled": grads, "grad_ok": all(v <= 1e-5 for v in grads.values()),
+    }
+
+
+def check_training(folder: Path, steps: int, report: dict) -> None:
+    from avatar.camera import Camera
+    from avatar.config import AvatarConfig
+    from avatar.data.avatar_data import AvatarData
+    from avatar.folder import AvatarFolder
+    from avatar.model.registry import model_class
+    from avatar.render.frames import FrameRenderer
+    from avatar.train.fit import AvatarFit
+
+    device = torch.device("cuda")
+    cfg = AvatarConfig()
+    cfg.train.iterations = steps
+    data = AvatarData(AvatarFolder(folder), 0, device=device, expression_components=cfg.model.expression_components)
+    model = model_class(cfg.model.kind).build(data, cfg.model, cfg.train.seed, device)
+    task = AvatarFit(data, model, cfg.train, cfg.model)
+    times, psnr = [], []
+    for step in range(steps):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        scalars = task.train_step(step)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+        psnr.append(scalars["psnr"])
+    on_device = all(p.device.type == "cuda" for p in model.parameters())
+    report["training"] = {
+        "steps": steps, "seconds_per_step_median": round(sorted(times)[len(times) // 2], 5),
+        "first_step_seconds": round(times[0], 3), "psnr_first_10": round(sum(psnr[:10]) / 10, 2),
+        "psnr_last_10": round(sum(psnr[-10:]) / 10, 2), "sizes": model.sizes(), "all_parameters_on_cuda": on_device,
+        "loss_finite": all(math.isfinite(p) for p in psnr),
+    }
+    model.eval()
+    camera = Camera.of_video(data.intrinsics, data.resolution, data.resolution).resized(512, 512)
+    renderer = FrameRenderer(model, camera, torch.full((3,), 0.5, device=device))
+    ids = [int(data.train_ids[i % len(data.train_ids)]) for i in range(60)]
+    for i in ids[:5]:
+        renderer.render(data.motion[i], data.head_pose[i])
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for i in ids:
+        image = renderer.render(data.motion[i], data.head_pose[i])
+        image.cpu()
+    torch.cuda.synchronize()
+    report["render_512"] = {"fps": round(len(ids) / (time.perf_counter() - start), 1), "frames": len(ids),
+                            "mean_value": round(float(image.mean()), 4)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--avatar", type=Path, help="a preprocessed avatar folder to train on for a few steps")
+    parser.add_argument("--steps", type=int, default=300)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    if not torch.cuda.is_available():
+        reason = f"torch {torch.__version__} is a CPU build" if torch.version.cuda is None else "torch finds no CUDA GPU"
+        print(json.dumps({"cuda": False, "reason": reason, "torch": torch.__version__}))
+        return 0
+    from avatar.ops import _extension
+
+    report = {"cuda": True, "torch": torch.__version__, "cuda_version": torch.version.cuda,
+              "gpu": torch.cuda.get_device_name(0)}
+    start = time.perf_counter()
+    _extension.load()
+    report["extension"] = {"status": _extension.status(), "with_cuda": bool(getattr(_extension.load(), "with_cuda", False)),
+                           "load_seconds": round(time.perf_counter() - start, 1)}
+    checks = [("rasterize_gaussians", check_rasterize), ("hash_triplane_encode", check_hash_triplane),
+              ("deform_gaussians", check_deform)]
+    for name, check in checks:
+        try:
+            check(report)
+        except Exception as exc:  # report every op, even when one fails
+            report[name] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=4)}
+    if args.avatar is not None:
+        try:
+            check_training(args.avatar, args.steps, report)
+        except Exception as exc:
+            report["training"] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=6)}
+    report["all_ops_ok"] = all(report.get(name, {}).get("forward_ok") and report[name].get("grad_ok") for name, _ in checks)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
