@@ -8,10 +8,14 @@
 Prints one JSON object (per-op max errors and whether each is within tolerance, seconds per step, render
 FPS). Without CUDA it prints {"cuda": false, "reason": ...} and exits 0. It needs only torch, numpy,
 OpenCV, safetensors and ninja (gsplat when present): nothing here imports the media or tracking packages.
+
+`--dry-run` runs the same script on a machine without CUDA, with the torch reference on the CPU standing in
+for the CUDA side and small inputs (a test runs it, so the script is known to work before a GPU is lent).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -25,6 +29,31 @@ ROOT = Path(__file__).resolve().parents[1]
 FWD_ATOL, GRAD_RTOL = 2e-5, 2e-4  # tests/ops/test_rasterize.py
 HASH_FWD = (1e-6, 1e-5)  # tests/ops/test_hash_triplane.py (atol, rtol); gradients: scaled 1e-5 tables, 1e-4 points
 DEFORM_FWD = (1e-6, 1e-5)  # tests/ops/test_deform.py; gradients scaled 1e-5
+
+
+class Target:
+    """The side compared with the CPU kernels: CUDA, or (dry run) the torch reference on the CPU."""
+
+    device = torch.device("cuda")
+    backend: str | None = None  # None: each op's automatic choice for the device
+    scale = 1  # input sizes are divided by this in a dry run
+
+    @classmethod
+    def sync(cls) -> None:
+        if cls.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    @classmethod
+    @contextlib.contextmanager
+    def ops(cls):
+        from avatar.ops import get_default_backend, set_default_backend
+
+        before = get_default_backend()
+        set_default_backend(cls.backend or before)
+        try:
+            yield
+        finally:
+            set_default_backend(before)
 
 
 def scaled_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -49,12 +78,13 @@ def run_both(fn, inputs: list[torch.Tensor], weights_like) -> tuple[dict, dict]:
     """fn on CPU copies and on CUDA copies of `inputs` (leaves), then backward of a fixed random weighting
     of every output; returns ({"out": [...], "grad": [...]}, same for CUDA)."""
     results = []
-    for device in ("cpu", "cuda"):
-        leaves = [t.detach().to(device).requires_grad_(t.is_floating_point()) for t in inputs]
-        outputs = [o for o in fn(*leaves) if torch.is_tensor(o) and o.is_floating_point()]
-        weights = weights_like(outputs)
-        loss = sum((o * w.to(device)).sum() for o, w in zip(outputs, weights))
-        loss.backward()
+    for device, backend in ((torch.device("cpu"), contextlib.nullcontext()), (Target.device, Target.ops())):
+        with backend:
+            leaves = [t.detach().to(device).requires_grad_(t.is_floating_point()) for t in inputs]
+            outputs = [o for o in fn(*leaves) if torch.is_tensor(o) and o.is_floating_point()]
+            weights = weights_like(outputs)
+            loss = sum((o * w.to(device)).sum() for o, w in zip(outputs, weights))
+            loss.backward()
         results.append({"out": [o.detach().cpu() for o in outputs],
                         "grad": [t.grad.cpu() if t.grad is not None else torch.zeros_like(t).cpu() for t in leaves]})
     return results[0], results[1]
@@ -85,7 +115,7 @@ def check_rasterize(report: dict) -> None:
     from avatar.ops import _backend, rasterize_gaussians
 
     width, height = 128, 96
-    means, quats, log_scales, logits, colors, viewmat, K = scene(3000, 1)
+    means, quats, log_scales, logits, colors, viewmat, K = scene(3000 // Target.scale, 1)
 
     def fn(m, q, s, o, c):
         out = rasterize_gaussians(m, q, s, o, c, viewmat.to(m.device), K.to(m.device), width, height)
@@ -95,8 +125,9 @@ def check_rasterize(report: dict) -> None:
     fwd = max(abs_error(a, b) for a, b in zip(cuda["out"], cpu["out"]))
     grads = {name: scaled_error(a, b) for name, a, b in zip(("means", "quats", "log_scales", "opacity_logits", "colors"),
                                                              cuda["grad"], cpu["grad"])}
+    gsplat = Target.device.type == "cuda" and Target.backend is None and _backend.gsplat_available()
     report["rasterize_gaussians"] = {
-        "backend_cuda": "gsplat" if _backend.gsplat_available() else "torch reference",
+        "backend": "gsplat" if gsplat else "torch reference",
         "forward_max_abs": fwd, "forward_ok": fwd <= FWD_ATOL,
         "grad_max_scaled": grads, "grad_ok": all(v <= GRAD_RTOL for v in grads.values()),
     }
@@ -108,7 +139,7 @@ def check_hash_triplane(report: dict) -> None:
     spec = HashTriplaneSpec(levels=8, features_per_level=2, log2_table_size=12, base_resolution=8, growth_factor=1.5)
     g = torch.Generator().manual_seed(3)
     box_min, box_max = (-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)
-    points = torch.rand(20000, 3, generator=g) * 2 - 1
+    points = torch.rand(20000 // Target.scale, 3, generator=g) * 2 - 1
     tables = spec.init_tables(scale=0.1, generator=g)
 
     def fn(p, t):
@@ -130,7 +161,7 @@ def check_deform(report: dict) -> None:
     from avatar.ops import deform_gaussians
 
     g = torch.Generator().manual_seed(5)
-    n = 20000
+    n = 20000 // Target.scale
     inputs = [torch.randn(n, 3, generator=g), torch.randn(n, 4, generator=g), torch.randn(n, 3, generator=g) * 0.3,
               torch.randn(n, 3, generator=g) * 0.1, torch.randn(n, 4, generator=g) * 0.1 + torch.tensor([1.0, 0, 0, 0]),
               torch.randn(n, 3, generator=g) * 0.05, torch.randn(3, generator=g) * 0.4, torch.randn(3, generator=g)]
@@ -158,39 +189,41 @@ def check_training(folder: Path, steps: int, report: dict) -> None:
     from avatar.render.frames import FrameRenderer
     from avatar.train.fit import AvatarFit
 
-    device = torch.device("cuda")
+    device = Target.device
     cfg = AvatarConfig()
     cfg.train.iterations = steps
+    if Target.scale > 1:
+        cfg.model.head_gaussians, cfg.model.torso_gaussians = 3000, 1000
     data = AvatarData(AvatarFolder(folder), 0, device=device, expression_components=cfg.model.expression_components)
     model = model_class(cfg.model.kind).build(data, cfg.model, cfg.train.seed, device)
     task = AvatarFit(data, model, cfg.train, cfg.model)
     times, psnr = [], []
     for step in range(steps):
-        torch.cuda.synchronize()
+        Target.sync()
         start = time.perf_counter()
         scalars = task.train_step(step)
-        torch.cuda.synchronize()
+        Target.sync()
         times.append(time.perf_counter() - start)
         psnr.append(scalars["psnr"])
-    on_device = all(p.device.type == "cuda" for p in model.parameters())
+    on_device = all(p.device == device for p in model.parameters())
     report["training"] = {
         "steps": steps, "seconds_per_step_median": round(sorted(times)[len(times) // 2], 5),
         "first_step_seconds": round(times[0], 3), "psnr_first_10": round(sum(psnr[:10]) / 10, 2),
-        "psnr_last_10": round(sum(psnr[-10:]) / 10, 2), "sizes": model.sizes(), "all_parameters_on_cuda": on_device,
+        "psnr_last_10": round(sum(psnr[-10:]) / 10, 2), "sizes": model.sizes(), "all_parameters_on_device": on_device,
         "loss_finite": all(math.isfinite(p) for p in psnr),
     }
     model.eval()
     camera = Camera.of_video(data.intrinsics, data.resolution, data.resolution).resized(512, 512)
     renderer = FrameRenderer(model, camera, torch.full((3,), 0.5, device=device))
-    ids = [int(data.train_ids[i % len(data.train_ids)]) for i in range(60)]
+    ids = [int(data.train_ids[i % len(data.train_ids)]) for i in range(60 // Target.scale)]
     for i in ids[:5]:
         renderer.render(data.motion[i], data.head_pose[i])
-    torch.cuda.synchronize()
+    Target.sync()
     start = time.perf_counter()
     for i in ids:
         image = renderer.render(data.motion[i], data.head_pose[i])
         image.cpu()
-    torch.cuda.synchronize()
+    Target.sync()
     report["render_512"] = {"fps": round(len(ids) / (time.perf_counter() - start), 1), "frames": len(ids),
                             "mean_value": round(float(image.mean()), 4)}
 
@@ -199,16 +232,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--avatar", type=Path, help="a preprocessed avatar folder to train on for a few steps")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--dry-run", action="store_true", help="no GPU: the torch reference on the CPU plays the CUDA side")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    if not torch.cuda.is_available():
+    if args.dry_run:
+        Target.device, Target.backend, Target.scale = torch.device("cpu"), "torch", 10
+    elif not torch.cuda.is_available():
         reason = f"torch {torch.__version__} is a CPU build" if torch.version.cuda is None else "torch finds no CUDA GPU"
         print(json.dumps({"cuda": False, "reason": reason, "torch": torch.__version__}))
         return 0
     from avatar.ops import _extension
 
-    report = {"cuda": True, "torch": torch.__version__, "cuda_version": torch.version.cuda,
-              "gpu": torch.cuda.get_device_name(0)}
+    report = {"cuda": not args.dry_run, "dry_run": args.dry_run, "torch": torch.__version__,
+              "cuda_version": torch.version.cuda,
+              "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     start = time.perf_counter()
     _extension.load()
     report["extension"] = {"status": _extension.status(), "with_cuda": bool(getattr(_extension.load(), "with_cuda", False)),
