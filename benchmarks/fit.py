@@ -55,6 +55,8 @@ def main() -> None:
             "test_psnr": metrics["psnr"],
             "test_ssim": metrics["ssim"],
             "lmd_mouth_px": metrics["lmd_mouth_px"],
+            "regions_psnr": {name: scores["psnr"] for name, scores in metrics["regions"].items()},
+            "regions_ssim": {name: scores["ssim"] for name, scores in metrics["regions"].items()},
         }, indent=2))
 
 

@@ -15,13 +15,18 @@ def psnr(image: np.ndarray, target: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
 
 
-def ssim(image: np.ndarray, target: np.ndarray) -> float:
-    """Mean SSIM (11-pixel Gaussian window) of two uint8 RGB images over the whole frame."""
+def ssim_map(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """[H, W] SSIM (11-pixel Gaussian window, mean over the channels) of two uint8 RGB images."""
     import kornia
 
     a = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
     b = torch.from_numpy(target).permute(2, 0, 1)[None].float() / 255
-    return float(kornia.metrics.ssim(a, b, 11).mean())
+    return kornia.metrics.ssim(a, b, 11)[0].mean(0).numpy()
+
+
+def ssim(image: np.ndarray, target: np.ndarray) -> float:
+    """Mean SSIM (11-pixel Gaussian window) of two uint8 RGB images over the whole frame."""
+    return float(ssim_map(image, target).mean())
 
 
 def mouth_landmark_distance(rendered: np.ndarray, real: np.ndarray, size: int) -> np.ndarray:

@@ -39,7 +39,8 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
     from avatar.audio import SAMPLE_RATE
     from avatar.audio.io import load_audio
     from avatar.data.avatar_data import AvatarData
-    from avatar.eval.metrics import mouth_landmark_distance, mouth_opening, psnr, ssim
+    from avatar.eval.metrics import mouth_landmark_distance, mouth_opening, psnr, ssim_map
+    from avatar.eval.regions import RegionScores
     from avatar.model.store import load_trained
     from avatar.model_files import model_path
     from avatar.preprocess.mediapipe_tasks import FaceLandmarker, opened
@@ -53,6 +54,8 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
     renderer = FrameRenderer(trained.model, data.camera, data.background)
     ids = data.test_ids
     scores = {"psnr": [], "ssim": []}
+    regions = RegionScores()
+    tracked = data.tracking["landmarks"] * data.scale  # [T, 478, 2] pixels at this resolution
     rendered_lm, real_lm = [], []
     writer = contextlib.nullcontext()
     if video:
@@ -64,9 +67,12 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
     with writer as side_by_side, opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
         for i in progress(ids, total=len(ids), desc="eval"):
             image = to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
-            real = to_uint8(data.frame(int(i)).image)
+            batch = data.frame(int(i))
+            real = to_uint8(batch.image)
+            similarity = ssim_map(image, real)
             scores["psnr"].append(psnr(image, real))
-            scores["ssim"].append(ssim(image, real))
+            scores["ssim"].append(float(similarity.mean()))
+            regions.add(image, real, similarity, batch.labels.cpu().numpy(), tracked[i])
             rendered_lm.append(_landmarks(tracker, image))
             real_lm.append(_landmarks(tracker, real))
             if side_by_side:
@@ -85,13 +91,25 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
         "test_range": data.manifest["split"]["test"],
         "resolution": size,
         "faces_found_fraction": round(float(found.mean()), 4) if len(found) else 0.0,
+        "regions": regions.report() if len(ids) else {},
         "covers": {
             "psnr": "full frame (head, torso, background plate) of every held-out test frame, rendered vs real, 8-bit RGB",
             "ssim": "full frame, 11-pixel Gaussian window, mean over pixels and frames",
             "lmd_mouth_px": "40 lip landmarks (MediaPipe, image mode) on rendered vs real frames, pixels at 512 x 512",
             "mouth_opening_r": "Pearson r over test frames of the inner-lip opening / mouth width, rendered vs real",
+            "regions": "per region of each test frame's own labels and landmarks (face, mouth, hair, torso, background, "
+                       "a +-4 px band at the person's edge): PSNR of the pooled squared error, mean SSIM; see "
+                       "avatar/eval/regions.py. error_map.png: RMS error per pixel over the test frames",
         },
     }
+    if len(ids):
+        import cv2
+
+        from avatar.io_utils import atomic_path
+
+        folder.eval.mkdir(parents=True, exist_ok=True)
+        with atomic_path(folder.eval / "error_map.png") as tmp:
+            cv2.imwrite(str(tmp), regions.error_map())
     metrics["audio_driven"] = evaluate_audio_driven(folder, trained, data, renderer, tracker_landmarks=real_lm, found=found)
     atomic_write_json(folder.eval / "metrics.json", metrics)
     return metrics

@@ -22,7 +22,16 @@ def test_eval_is_deterministic_and_complete(trained_sample):
         assert first[key] == second[key]
     assert 10 < first["psnr"] < 60 and 0 < first["ssim"] <= 1 and first["lmd_mouth_px"] >= 0
     saved = json.loads((trained_sample.eval / "metrics.json").read_text())
-    assert set(saved["covers"]) >= {"psnr", "ssim", "lmd_mouth_px"}
+    assert set(saved["covers"]) >= {"psnr", "ssim", "lmd_mouth_px", "regions"}
+    assert first["regions"] == second["regions"]
+    regions = saved["regions"]
+    assert set(regions) == {"face", "mouth", "hair", "torso", "background", "silhouette"}
+    for name in ("face", "mouth", "hair", "background", "silhouette"):
+        assert 10 < regions[name]["psnr"] < 70 and 0 < regions[name]["ssim"] <= 1, (name, regions[name])
+    import cv2
+
+    error_map = cv2.imread(str(trained_sample.eval / "error_map.png"))
+    assert error_map.shape == (saved["resolution"], saved["resolution"], 3)
     frames = read_frames(trained_sample.eval / "side_by_side.mp4")
     assert len(frames) == saved["frames"] and frames[0].shape[1] == 2 * frames[0].shape[0]
 
