@@ -145,8 +145,15 @@ def _face_boxes(frames: list[np.ndarray], model: Path) -> list[list[tuple[float,
     return boxes
 
 
+HAIR_ABOVE_FACE = 0.6  # room kept above the top of the face mesh for hair, in face heights
+CHIN_MARGIN = 0.25  # room kept below the chin, in face heights
+
+
 def choose_crop(info: SourceInfo, size: int, faces: list[list[tuple[float, float, float]]], face_fraction: float) -> tuple[CropBox, int]:
-    """The square crop around head and shoulders, and how many faces the sampled frames showed at most."""
+    """The square crop around head and shoulders, and how many faces the sampled frames showed at most.
+
+    The face sits a little above the centre; when the frame is too narrow for the usual framing (a close
+    portrait video), the crop still keeps the whole head, hair included, and the chin."""
     w, h = info.width, info.height
     most_faces = max((len(f) for f in faces), default=0)
     largest = [max(f, key=lambda face: face[2]) for f in faces if f]
@@ -158,10 +165,12 @@ def choose_crop(info: SourceInfo, size: int, faces: list[list[tuple[float, float
         if w == h and side >= 0.8 * w:
             side = w
     else:  # no face in the samples: the centre square; tracking will report the missing face
-        cx, cy, side = w / 2, h / 2, min(w, h)
+        cx, cy, side, face_h = w / 2, h / 2, min(w, h), 0.0
     side = int(round(side))
+    top = min(cy - 0.45 * side, cy - (0.5 + HAIR_ABOVE_FACE) * face_h)  # the hair first...
+    top = max(top, cy + (0.5 + CHIN_MARGIN) * face_h - side)  # ...but never at the cost of the chin
     x = int(round(np.clip(cx - side / 2, 0, w - side)))
-    y = int(round(np.clip(cy - 0.45 * side, 0, h - side)))
+    y = int(round(np.clip(top, 0, h - side)))
     out = min(size, side)
     return CropBox(x, y, side, out - (out % 2)), most_faces
 

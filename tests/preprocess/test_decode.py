@@ -70,6 +70,25 @@ def test_crop_follows_the_largest_face():
     assert abs(crop.side - 300 / 0.42) <= 1 and crop.x < 1400 < crop.x + crop.side
 
 
+@pytest.mark.parametrize("face_h", [300.0, 450.0, 560.0, 800.0])
+def test_a_close_portrait_keeps_the_hair_and_the_chin(face_h):
+    """1080x1920 portrait framing: the width limits the crop, which must still hold the head top (hair) and,
+    first of all, the chin; when both cannot fit, the top is as high as the chin allows."""
+    from avatar.preprocess.decode import CHIN_MARGIN, HAIR_ABOVE_FACE
+
+    info = SourceInfo(1080, 1920, 0, 10.0, 30.0, True)
+    cx, cy = 540.0, 900.0
+    crop, _ = choose_crop(info, 512, [[(cx, cy, face_h)]] * 3, 0.42)
+    forehead, chin = cy - face_h / 2, cy + face_h / 2
+    assert crop.side <= 1080 and crop.x <= cx - face_h / 2 and cx + face_h / 2 <= crop.x + crop.side
+    assert chin + CHIN_MARGIN * face_h <= crop.y + crop.side + 1
+    fits = (0.5 + HAIR_ABOVE_FACE + 0.5 + CHIN_MARGIN) * face_h <= crop.side
+    if fits:
+        assert crop.y <= forehead - HAIR_ABOVE_FACE * face_h + 1
+    else:
+        assert abs(crop.y + crop.side - (chin + CHIN_MARGIN * face_h)) <= 1
+
+
 def _sample_on_canvas(sample_frames, width, height, boxes):
     """Frames of `width` x `height` with the sample pasted (scaled) into each (x, y, side) box."""
     import cv2
