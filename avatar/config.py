@@ -167,6 +167,12 @@ class TrainConfig:
     """Weight of the losses between rendered coverage and the person / head masks."""
     offset_weight: float = 0.01
     """Weight of the penalty on expression offsets of the head Gaussians (squared centimetres)."""
+    learn_background: bool = True
+    """Refine the background plate from the pixels each training frame labels background (saved with the model)."""
+    lr_background: float = 0.005
+    """Learning rate of the background plate's correction (colour units per step)."""
+    background_weight: float = 0.05
+    """Weight of the L1 penalty keeping the plate's correction small where preprocessing saw the background."""
     densify_every: int = 200
     """Steps between densification and pruning passes."""
     densify_until: float = 0.75
@@ -174,7 +180,10 @@ class TrainConfig:
     densify_grad: float = 0.0003
     """Mean screen-space gradient of a Gaussian's centre above which it is cloned or split."""
     refine_poses: bool = True
-    """Learn a small correction of every training frame's head pose in the joint stage."""
+    """Learn a small correction of every training frame's head pose in the last stage."""
+    learn_colour: bool = True
+    """Learn a per-frame colour correction (exposure, white balance) of training frames in the last stage; renders
+    and eval never use it."""
     adapter_steps: int = 800
     """Training steps of the personal audio-to-motion adapter (fitted after the avatar)."""
     checkpoint_minutes: float = 5.0

@@ -58,7 +58,7 @@ def main() -> None:
         trained = load_trained(folder, device)
         driver = load_driver(folder, trained)
         data = AvatarData(folder, 0, basis=trained.basis, device=device)
-        renderer = FrameRenderer(trained.model, data.camera.resized(512, 512), parse_background("plate", data.background, 512)[0])
+        renderer = FrameRenderer(trained.model, data.camera.resized(512, 512), parse_background("plate", trained.plate(data.background), 512)[0])
         start = time.perf_counter()
         driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, 25)
         codes, poses = torch.from_numpy(driven.codes), torch.from_numpy(driven.poses)

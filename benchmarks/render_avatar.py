@@ -37,7 +37,7 @@ def measure(folder: Path, size: int, device, frames: int = 100) -> dict:
     avatar_folder = AvatarFolder(folder)
     trained = load_trained(avatar_folder, device)
     data = AvatarData(avatar_folder, 0, basis=trained.basis, device=device)
-    renderer = FrameRenderer(trained.model, data.camera.resized(size, size), parse_background("plate", data.background, size)[0])
+    renderer = FrameRenderer(trained.model, data.camera.resized(size, size), parse_background("plate", trained.plate(data.background), size)[0])
     ids = [int(data.train_ids[i % len(data.train_ids)]) for i in range(frames)]
     for i in ids[:5]:
         to_uint8(renderer.render(data.motion[i], data.head_pose[i]))

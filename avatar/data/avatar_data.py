@@ -71,6 +71,10 @@ class AvatarData:
         centre, half = (lips.max(1) + lips.min(1)) / 2, (lips.max(1) - lips.min(1)).max(1, keepdims=True) * 0.75
         self.mouth_boxes = np.concatenate([centre - half, centre + half], 1).round().astype(int).clip(0, self.resolution)
         self.background = self._tensor(self._read(read_rgb, folder.background, "the background plate"))
+        seen = self._read(read_labels, folder.background_seen, "the plate's coverage") if folder.background_seen.exists() else None
+        # [H, W] bool: the plate shows pixels seen in the video (elsewhere it is inpainted)
+        self.background_seen = (torch.ones(self.background.shape[:2], dtype=torch.bool, device=self.device) if seen is None
+                                else torch.from_numpy(seen > 127).to(self.device))
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._cache_bytes = 0
         self._cache_limit = cache_mb * 2**20

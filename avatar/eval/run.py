@@ -51,7 +51,7 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
     trained = load_trained(folder, device)
     data = AvatarData(folder, 0, basis=trained.basis, device=device)
     size = data.resolution
-    renderer = FrameRenderer(trained.model, data.camera, data.background)
+    renderer = FrameRenderer(trained.model, data.camera, trained.plate(data.background))
     ids = data.test_ids
     scores = {"psnr": [], "ssim": []}
     regions = RegionScores()

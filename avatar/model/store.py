@@ -13,6 +13,7 @@ from avatar.errors import AvatarError
 from avatar.folder import AvatarFolder
 from avatar.io_utils import atomic_path
 from avatar.model.interface import AvatarModel
+from avatar.model.plate import learned_plate
 from avatar.model.registry import model_class
 from avatar.motion.code import ExpressionBasis
 
@@ -27,14 +28,22 @@ class TrainedAvatar:
     basis: ExpressionBasis
     config: AvatarConfig
     info: dict  # resolution, steps, sizes, training seconds
+    plate_residual: torch.Tensor | None = None  # [h, w, 3] learned correction of the background plate
+
+    def plate(self, static: torch.Tensor) -> torch.Tensor:
+        """The background to render over: the preprocessed plate `static` [H, W, 3] (any size) with the
+        correction learned in training."""
+        return learned_plate(static, self.plate_residual)
 
 
 def save_trained(folder: AvatarFolder, model: AvatarModel, basis: ExpressionBasis, config: AvatarConfig,
-                 recipe: str | None, info: dict) -> None:
+                 recipe: str | None, info: dict, plate_residual: torch.Tensor | None = None) -> None:
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.tensors().items()}
     tensors.update({f"basis/{k}": torch.from_numpy(v).contiguous() for k, v in basis.arrays().items()})
+    if plate_residual is not None:
+        tensors["plate/residual"] = plate_residual.detach().contiguous().cpu()
     folder.model.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder.model / WEIGHTS) as tmp:
         save_file(tensors, str(tmp))
@@ -77,4 +86,5 @@ def load_trained(folder: AvatarFolder, device: torch.device) -> TrainedAvatar:
         raise AvatarError(f"the trained avatar in {folder.model} does not match its config ({str(exc).splitlines()[0]}); "
                           "train it again") from None
     basis = ExpressionBasis.from_arrays({k[len("basis/"):]: v.numpy() for k, v in tensors.items() if k.startswith("basis/")})
-    return TrainedAvatar(model.eval(), basis, config, payload["info"])
+    residual = tensors.get("plate/residual")
+    return TrainedAvatar(model.eval(), basis, config, payload["info"], None if residual is None else residual.to(device))

@@ -38,10 +38,9 @@ def parse_background(text: str, plate: torch.Tensor, size: int) -> tuple[torch.T
         if bgr is None:
             raise AvatarError(f"--background {text!r} is not plate, transparent, a #rrggbb colour or a readable image")
         image = torch.from_numpy(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).to(plate.device).float() / 255
-    if image.shape[0] != size or image.shape[1] != size:
-        image = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=(size, size), mode="bilinear",
-                                                align_corners=False)[0].permute(1, 2, 0)
-    return image.contiguous(), False
+    from avatar.model.plate import resize_image
+
+    return resize_image(image, size, size).contiguous(), False
 
 
 def load_driver(folder: AvatarFolder, trained):
@@ -118,7 +117,7 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torc
         driven.codes = driver.mapping.codes(np.concatenate([rest, driven.blink[:, None]], 1))
         driven.mouth = rest
 
-    plate, alpha = parse_background(background, data.background, side)
+    plate, alpha = parse_background(background, trained.plate(data.background), side)
     if alpha and not (png_sequence or out.suffix.lower() == ".webm"):
         raise AvatarError("a transparent background needs --out ending in .webm (VP9 with alpha) or .png (a PNG sequence)")
     renderer = FrameRenderer(trained.model, data.camera.resized(side, side), plate)

@@ -55,7 +55,7 @@ def render_replay(folder: AvatarFolder, out: Path, device: torch.device, frames:
     selected = parse_frames(frames, data.count)
     orbit = parse_camera(camera)
     # With the camera moved, the flat background plate would not line up: use a neutral colour.
-    background = data.background if orbit is None else torch.full((3,), 0.5, device=device)
+    background = trained.plate(data.background) if orbit is None else torch.full((3,), 0.5, device=device)
     renderer = FrameRenderer(trained.model, data.camera, background)
     size, fps = data.resolution, data.fps
     audio = load_audio(folder.audio, SAMPLE_RATE)[int(selected.start * SAMPLE_RATE / fps):]

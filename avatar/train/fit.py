@@ -17,8 +17,10 @@ from avatar.config import TrainConfig
 from avatar.data.avatar_data import AvatarData
 from avatar.geometry import rotvec_to_matrix
 from avatar.model.interface import AvatarModel, Rendered
+from avatar.model.plate import training_plate
 from avatar.train.checkpoint import load_optimizer_tensors, optimizer_tensors, restore_rng, rng_tensors
 from avatar.train.losses import avatar_losses, psnr
+from avatar.train.per_frame import PerFrameParameters
 
 CPU = torch.device("cpu")
 
@@ -35,15 +37,20 @@ class AvatarFit:
         # Frame order and every random draw come from this CPU generator: the same run on any device.
         self.generator = torch.Generator(device=CPU).manual_seed(cfg.seed)
         device = data.device
-        self.pose_delta = torch.zeros(data.count, 6, device=device)
-        self.pose_moments = torch.zeros(2, data.count, 6, device=device)
-        self.pose_steps = torch.zeros(data.count, device=device)
+        # Per-frame corrections of the last stage, for training frames only: head pose (rotation vector,
+        # translation) and colour (a 3x4 affine offset from identity: exposure and white balance drift).
+        self.pose_delta = PerFrameParameters(data.count, (6,), device, lr=2e-4, pull=1e-2)
+        self.colour = PerFrameParameters(data.count, (3, 4), device, lr=1e-2, pull=1e-1)
         self.strategy = model.strategy(cfg, model_cfg)
+        # The plate's correction, learned where frames show background (None: the static plate as it is).
+        self.plate_residual = torch.zeros_like(data.background).requires_grad_(True) if cfg.learn_background else None
         self.optimizer = self._make_optimizer()
         self.last_psnr = 0.0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         groups = self.model.param_groups(self.cfg)
+        if self.plate_residual is not None:
+            groups.append({"params": [self.plate_residual], "lr": self.cfg.lr_background, "name": "plate", "decay": None})
         for group in groups:
             group["base_lr"] = group["lr"]
         return torch.optim.Adam(groups, eps=1e-15, fused=True)
@@ -59,37 +66,33 @@ class AvatarFit:
             elif group["decay"] == "second_half":
                 group["lr"] = group["base_lr"] * 0.1 ** max(0.0, 2 * progress - 1)
 
-    def _pose(self, index: int, pose: Tensor, refine: bool) -> tuple[Tensor, Tensor | None]:
-        if not refine:
-            return pose, None
-        delta = self.pose_delta[index].clone().requires_grad_(True)
-        corrected = pose.clone()
-        corrected[:3, :3] = rotvec_to_matrix(delta[:3]) @ pose[:3, :3]
-        corrected[:3, 3] = pose[:3, 3] + delta[3:]
-        return corrected, delta
-
-    @torch.no_grad()
-    def _step_pose(self, index: int, grad: Tensor, lr: float = 2e-4, beta1: float = 0.9, beta2: float = 0.999) -> None:
-        """Adam on the one row of pose corrections this step used (the others keep their moments)."""
-        m, v = self.pose_moments[0, index], self.pose_moments[1, index]
-        self.pose_steps[index] += 1
-        t = float(self.pose_steps[index])
-        grad = grad + 1e-2 * self.pose_delta[index]  # keep corrections small
-        m.mul_(beta1).add_(grad, alpha=1 - beta1)
-        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        step = lr * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + 1e-12)
-        self.pose_delta[index] -= step
-
     def render_frame(self, index: int, stage: int | None = None, refine: bool = False):
+        """(frame, {correction name: its differentiable row}, rendered); `refine` applies the frame's own
+        pose and colour corrections (training frames in the last stage; never for held-out frames)."""
         batch = self.data.frame(index)
-        pose, delta = self._pose(index, batch.head_pose, refine)
-        rendered = self.model.render(batch.motion, pose, self.data.camera, self.data.background, stage=stage)
-        return batch, delta, rendered
+        pose, rows = batch.head_pose, {}
+        if refine and self.cfg.refine_poses:
+            rows["pose"] = delta = self.pose_delta.row(index)
+            pose = pose.clone()
+            pose[:3, :3] = rotvec_to_matrix(delta[:3]) @ batch.head_pose[:3, :3]
+            pose[:3, 3] = batch.head_pose[:3, 3] + delta[3:]
+        plate = self.data.background
+        if self.plate_residual is not None:
+            plate = training_plate(plate, self.plate_residual, batch.labels)
+        rendered = self.model.render(batch.motion, pose, self.data.camera, plate, stage=stage)
+        if refine and self.cfg.learn_colour:
+            rows["colour"] = colour = self.colour.row(index)
+            rendered.image = rendered.image + rendered.image @ colour[:, :3].T + colour[:, 3]
+        return batch, rows, rendered
 
     def losses(self, rendered: Rendered, batch) -> dict[str, Tensor]:
         cfg = self.cfg
         terms = avatar_losses(rendered, batch, cfg.ssim_weight, cfg.mouth_weight, cfg.mask_weight)
-        for name, (value, weight) in self.model.losses(rendered, cfg).items():
+        extra = dict(self.model.losses(rendered, cfg))
+        if self.plate_residual is not None and cfg.background_weight > 0:
+            seen = self.data.background_seen[..., None]
+            extra["plate"] = ((self.plate_residual.abs() * seen).mean(), cfg.background_weight)
+        for name, (value, weight) in extra.items():
             terms[name] = value
             terms["total"] = terms["total"] + weight * value
         return terms
@@ -97,8 +100,7 @@ class AvatarFit:
     def train_step(self, step: int) -> dict[str, float]:
         stage = self.stage_at(step)
         index = int(self.data.train_ids[torch.randint(len(self.data.train_ids), (1,), generator=self.generator)])
-        refine = self.cfg.refine_poses and stage == len(self.stage_names) - 1
-        batch, delta, rendered = self.render_frame(index, stage, refine)
+        batch, rows, rendered = self.render_frame(index, stage, refine=stage == len(self.stage_names) - 1)
         self.strategy.before_backward(rendered)
         losses = self.losses(rendered, batch)
         self._schedule(step)
@@ -106,8 +108,9 @@ class AvatarFit:
         self.strategy.after_backward(rendered, step)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if delta is not None and delta.grad is not None:
-            self._step_pose(index, delta.grad)
+        for name, row in rows.items():
+            if row.grad is not None:
+                {"pose": self.pose_delta, "colour": self.colour}[name].step(index, row.grad)
         self.strategy.after_step(step, self.optimizer, self.generator)
         with torch.no_grad():
             self.last_psnr = float(psnr(rendered.image, batch.image))
@@ -131,9 +134,11 @@ class AvatarFit:
         tensors = {f"model.{k}": v for k, v in self.model.tensors().items()}
         tensors.update(optimizer_tensors(self.optimizer))
         tensors.update(rng_tensors(self.generator))
-        tensors.update({"pose/delta": self.pose_delta, "pose/moments": self.pose_moments, "pose/steps": self.pose_steps})
+        tensors.update({**self.pose_delta.state("pose"), **self.colour.state("colour")})
         tensors.update({f"basis/{k}": torch.from_numpy(v) for k, v in self.data.basis.arrays().items()})
         tensors.update({f"strategy/{k}": v for k, v in self.strategy.state().items()})
+        if self.plate_residual is not None:
+            tensors["plate/residual"] = self.plate_residual.detach()
         return tensors, {"kind": self.model.kind, "meta": self.model.meta()}
 
     def load_state(self, tensors: dict[str, Tensor], values: dict) -> None:
@@ -141,8 +146,12 @@ class AvatarFit:
         device = self.data.device
         load_optimizer_tensors(self.optimizer, {k: v.to(device) for k, v in tensors.items() if k.startswith("optim/")})
         restore_rng(tensors, self.generator)
-        self.pose_delta, self.pose_moments, self.pose_steps = (tensors[f"pose/{k}"].to(device) for k in ("delta", "moments", "steps"))
+        self.pose_delta.load_state(tensors, "pose")
+        self.colour.load_state(tensors, "colour")
         self.strategy.load_state({k[len("strategy/"):]: v for k, v in tensors.items() if k.startswith("strategy/")})
+        if self.plate_residual is not None and "plate/residual" in tensors:
+            with torch.no_grad():  # in place: the optimiser holds this tensor
+                self.plate_residual.copy_(tensors["plate/residual"])
 
 
 def model_from_checkpoint(cls, tensors: dict[str, Tensor], data: AvatarData, model_cfg, meta: dict) -> AvatarModel:
