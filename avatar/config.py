@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from avatar.config_values import coerce_value, parse_text
 from avatar.errors import AvatarError
 
 SCHEMA_VERSION = 2
@@ -168,11 +169,8 @@ class TrainConfig:
     offset_weight: float = 0.01
     """Weight of the penalty on expression offsets of the head Gaussians (squared centimetres)."""
     learn_background: bool = True
-    """Refine the background plate from the pixels each training frame labels background (saved with the model)."""
-    lr_background: float = 0.005
-    """Learning rate of the background plate's correction (colour units per step)."""
-    background_weight: float = 0.05
-    """Weight of the L1 penalty keeping the plate's correction small where preprocessing saw the background."""
+    """Refine the background plate from the training frames' pixels that show background the avatar does not
+    cover (saved with the model; see avatar/model/plate.py)."""
     densify_every: int = 200
     """Steps between densification and pruning passes."""
     densify_until: float = 0.75
@@ -254,58 +252,6 @@ def leaf_fields(cfg_cls: type = AvatarConfig) -> list[tuple[str, str, Any, Any, 
         for f in dataclasses.fields(section_cls):
             out.append((section.name, f.name, _field_types(section_cls)[f.name], getattr(defaults, f.name), docs.get(f.name, "")))
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# Values from text (command line) and from YAML
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def parse_text(text: str, tp: Any, key: str) -> Any:
-    """Parse a command-line string into a field of type `tp`."""
-    try:
-        if tp is bool:
-            low = text.strip().lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            raise ValueError
-        if typing.get_origin(tp) is tuple:
-            item = typing.get_args(tp)[0]
-            return tuple(parse_text(part, item, key) for part in text.split(",") if part.strip())
-        if typing.get_origin(tp) is typing.Literal:
-            if text not in typing.get_args(tp):
-                raise ValueError
-            return text
-        return tp(text)
-    except ValueError:
-        raise AvatarError(f"--{key} {text!r} is not a valid {_type_name(tp)}") from None
-
-
-def coerce_value(value: Any, tp: Any, key: str, source: str) -> Any:
-    """Check a value read from YAML/JSON against the field type; ints are accepted for floats."""
-    if typing.get_origin(tp) is tuple and isinstance(value, (list, tuple)):
-        item = typing.get_args(tp)[0]
-        return tuple(coerce_value(v, item, key, source) for v in value)
-    if typing.get_origin(tp) is typing.Literal and value in typing.get_args(tp):
-        return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, str, bool, float) and type(value) is tp:
-        return value
-    raise AvatarError(f"{source}: {key} = {value!r} is not a valid {_type_name(tp)}")
-
-
-def _type_name(tp: Any) -> str:
-    if typing.get_origin(tp) is typing.Literal:
-        return "choice of " + ", ".join(map(str, typing.get_args(tp)))
-    if typing.get_origin(tp) is tuple:
-        return "comma-separated list"
-    return {bool: "true/false", int: "integer", float: "number", str: "string"}.get(tp, str(tp))
 
 
 # ----------------------------------------------------------------------------------------------

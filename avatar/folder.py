@@ -51,6 +51,10 @@ class AvatarFolder:
         return self.data / "background_seen.png"
 
     @property
+    def torso(self) -> Path:
+        return self.data / "torso.npz"
+
+    @property
     def features(self) -> Path:
         return self.data / "features.npz"
 
@@ -106,7 +110,7 @@ def open_avatar_folder(path: Path | str, need: str = "trained") -> AvatarFolder:
     folder = AvatarFolder(root)
     if not folder.manifest.is_file():
         raise AvatarError(f"{root} is not an avatar folder (no data/manifest.json); make one with `avatar fit VIDEO --out {root}`")
-    missing = [p.name for p in (folder.tracking, folder.background, folder.features) if not p.exists()]
+    missing = [p.name for p in (folder.tracking, folder.background, folder.features, folder.torso) if not p.exists()]
     if missing:
         raise AvatarError(f"{root} is not fully preprocessed ({', '.join(missing)} missing); run `avatar preprocess` on its video again")
     if need == "trained":

@@ -61,9 +61,9 @@ def main() -> None:
         renderer = FrameRenderer(trained.model, data.camera.resized(512, 512), parse_background("plate", trained.plate(data.background), 512)[0])
         start = time.perf_counter()
         driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, 25)
-        codes, poses = torch.from_numpy(driven.codes), torch.from_numpy(driven.poses)
+        codes, poses, torsos = torch.from_numpy(driven.codes), torch.from_numpy(driven.poses), torch.from_numpy(driven.torso)
         for i in range(count):
-            to_uint8(renderer.render(codes[i], poses[i]))
+            to_uint8(renderer.render(codes[i], poses[i], torso=torsos[i]))
         render_seconds = time.perf_counter() - start
         print(json.dumps({
             "audio": speech.name,

@@ -40,10 +40,10 @@ def measure(folder: Path, size: int, device, frames: int = 100) -> dict:
     renderer = FrameRenderer(trained.model, data.camera.resized(size, size), parse_background("plate", trained.plate(data.background), size)[0])
     ids = [int(data.train_ids[i % len(data.train_ids)]) for i in range(frames)]
     for i in ids[:5]:
-        to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
+        to_uint8(renderer.render(data.motion[i], data.head_pose[i], torso=data.torso[i]))
     start = time.perf_counter()
     for i in ids:
-        to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
+        to_uint8(renderer.render(data.motion[i], data.head_pose[i], torso=data.torso[i]))
     seconds = (time.perf_counter() - start) / len(ids)
     return {"fps": round(1 / seconds, 2), "ms_per_frame": round(seconds * 1000, 2), "sizes": trained.model.sizes()}
 

@@ -35,6 +35,7 @@ class FrameBatch:
     labels: Tensor  # [H, W] uint8: 0 background, 1 torso, 2 head, 3 mouth interior
     motion: Tensor  # [D] motion code
     head_pose: Tensor  # [4, 4] camera-from-head
+    torso: Tensor  # [4] torso signal (see `AvatarData.torso`)
     mouth_box: tuple[int, int, int, int]  # x0, y0, x1, y1 around the lips, in pixels
 
 
@@ -70,6 +71,12 @@ class AvatarData:
         lips = self.tracking["landmarks"][:, list(LIPS_OUTER)] * self.scale
         centre, half = (lips.max(1) + lips.min(1)) / 2, (lips.max(1) - lips.min(1)).max(1, keepdims=True) * 0.75
         self.mouth_boxes = np.concatenate([centre - half, centre + half], 1).round().astype(int).clip(0, self.resolution)
+        if not folder.torso.exists():
+            raise AvatarError(f"{folder.root} is not fully preprocessed (torso.npz is missing); run `avatar preprocess` again")
+        # [T, 4] torso signal: shifts of the left and right torso halves, as fractions of the frame side
+        torso = load_npz(folder.torso)
+        self.torso = torch.from_numpy(torso["shift"] / self.size).float().to(self.device)
+        self.torso_split = float(torso["region"][1]) / self.size  # column between the halves, fraction of the side
         self.background = self._tensor(self._read(read_rgb, folder.background, "the background plate"))
         seen = self._read(read_labels, folder.background_seen, "the plate's coverage") if folder.background_seen.exists() else None
         # [H, W] bool: the plate shows pixels seen in the video (elsewhere it is inpainted)
@@ -145,5 +152,6 @@ class AvatarData:
             labels=torch.from_numpy(labels).to(self.device),
             motion=self.motion[index],
             head_pose=self.head_pose[index],
+            torso=self.torso[index],
             mouth_box=tuple(int(v) for v in self.mouth_boxes[index]),
         )

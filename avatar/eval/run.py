@@ -66,7 +66,7 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
                              sample_rate=rate, crf=20)
     with writer as side_by_side, opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
         for i in progress(ids, total=len(ids), desc="eval"):
-            image = to_uint8(renderer.render(data.motion[i], data.head_pose[i]))
+            image = to_uint8(renderer.render(data.motion[i], data.head_pose[i], torso=data.torso[i]))
             batch = data.frame(int(i))
             real = to_uint8(batch.image)
             similarity = ssim_map(image, real)
@@ -146,8 +146,8 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
 
     def scores(pauses: str, tracker) -> dict:
         driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose="still", pauses=pauses)
-        rendered = np.array([_landmarks(tracker, to_uint8(renderer.render(torch.from_numpy(driven.codes[i - start]),
-                                                                          data.head_pose[i]))) for i in ids])
+        rendered = np.array([_landmarks(tracker, to_uint8(renderer.render(
+            torch.from_numpy(driven.codes[i - start]), data.head_pose[i], torso=data.torso[i]))) for i in ids])
         ok = found & ~np.isnan(rendered[:, 0, 0])
         if ok.sum() < 3:
             return {}

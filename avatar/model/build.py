@@ -38,4 +38,7 @@ def build_gaussian_avatar(data, cfg, seed: int = 0) -> GaussianAvatar:
     torso = initial_torso(data, cfg.torso_gaussians, views[:3], rng)
     box_min, box_max = head_box(data.template.numpy())
     field = ExpressionField(cfg.hash_spec(), box_min, box_max, data.motion_dim, cfg.mlp_width)
-    return GaussianAvatar(head, torso, field, _torso_field(torso), data.rest_pose.cpu())
+    K, side = data.intrinsics.cpu(), float(data.resolution)
+    torso_view = torch.stack([K[0, 0] / side, K[0, 2] / side, K[1, 1] / side, K[1, 2] / side,
+                              torch.tensor(data.torso_split, device=CPU)])
+    return GaussianAvatar(head, torso, field, _torso_field(torso), data.rest_pose.cpu(), torso_view)

@@ -5,8 +5,8 @@ through a small MLP to offsets of position, rotation, scale and colour. Its firs
 position part and a motion part, so a renderer can compute the position part once per Gaussian and
 pay only for the rest each frame.
 
-`TorsoField`: the torso Gaussians' offsets from the head pose (so the neck follows the head), from a
-low-frequency encoding of their camera-space position.
+`TorsoField`: the torso Gaussians' offsets from the head pose (so the neck follows the head) and the
+torso signal (how the shoulders moved), from a low-frequency encoding of their camera-space position.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from avatar.ops import HashTriplaneSpec, hash_triplane_encode
 
 OFFSETS = 13  # 3 position, 4 rotation (quaternion residual), 3 log-scale, 3 colour
+TORSO_SIGNAL = 4  # (dx, dy) of the left and right torso halves, fractions of the frame side
 
 
 class ExpressionField(nn.Module):
@@ -64,14 +65,15 @@ class TorsoField(nn.Module):
         self.register_buffer("centre", centre.float().reshape(3))
         self.register_buffer("extent", torch.tensor(float(extent), device=self.centre.device))
         self.frequencies = frequencies
-        inputs = 3 + 6 * frequencies + 6
+        inputs = 3 + 6 * frequencies + 6 + TORSO_SIGNAL
         self.layers = nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 3))
         nn.init.zeros_(self.layers[-1].weight)
         nn.init.zeros_(self.layers[-1].bias)
 
-    def forward(self, means: Tensor, pose: Tensor) -> Tensor:
-        """means [N, 3] camera space, pose [6] from `pose_features` -> [N, 3] offsets (centimetres)."""
+    def forward(self, means: Tensor, pose: Tensor, torso: Tensor) -> Tensor:
+        """means [N, 3] camera space, pose [6] from `pose_features`, torso [4] signal (fractions of the frame)
+        -> [N, 3] offsets (centimetres)."""
         x = (means - self.centre) / self.extent
         bands = [x] + [f(x * (2.0**k) * torch.pi) for k in range(self.frequencies) for f in (torch.sin, torch.cos)]
-        inputs = torch.cat(bands + [pose.expand(len(means), 6)], 1)
+        inputs = torch.cat(bands + [pose.expand(len(means), 6), (20.0 * torso).expand(len(means), TORSO_SIGNAL)], 1)
         return 2.0 * self.layers(inputs)

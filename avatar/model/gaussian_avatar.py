@@ -55,13 +55,16 @@ class GaussianAvatar(AvatarModel):
     stage_names = ("head warm-up", "deformation", "torso", "joint")
 
     def __init__(self, head: GaussianSet, torso: GaussianSet, expression: ExpressionField, torso_field: TorsoField,
-                 rest_pose: Tensor):
+                 rest_pose: Tensor, torso_view: Tensor):
         super().__init__()
         self.head = head
         self.torso = torso
         self.expression = expression
         self.torso_field = torso_field
         self.register_buffer("rest_pose", rest_pose.float().clone())  # [4, 4] mean head pose of the training frames
+        # [5] fx/W, cx/W, fy/H, cy/H of the video camera and the column (fraction of W) between the torso halves:
+        # what turns the torso signal, measured in the image, into camera-space motion of the torso Gaussians
+        self.register_buffer("torso_view", torso_view.float().clone())
 
     # -- construction and storage ------------------------------------------------------------------
 
@@ -78,7 +81,8 @@ class GaussianAvatar(AvatarModel):
             sets[part] = GaussianSet.empty(CPU)
             sets[part].resize_like({name: tuple(tensors[f"{part}.{name}"].shape) for name in ATTRIBUTES})
         field = ExpressionField(cfg.hash_spec(), meta["box_min"], meta["box_max"], int(meta["motion_dim"]), cfg.mlp_width)
-        avatar = cls(sets["head"], sets["torso"], field, TorsoField(tensors["torso_field.centre"], 1.0), tensors["rest_pose"])
+        avatar = cls(sets["head"], sets["torso"], field, TorsoField(tensors["torso_field.centre"], 1.0), tensors["rest_pose"],
+                     tensors["torso_view"])
         avatar.load_state_dict(tensors)
         return avatar.to(device)
 
@@ -109,8 +113,19 @@ class GaussianAvatar(AvatarModel):
         index = self.deformable()
         return index, self.expression.encode(self.head.means[index])
 
+    def torso_shift(self, means: Tensor, torso: Tensor) -> Tensor:
+        """[N, 3] camera-space motion of torso Gaussians at `means` [N, 3] that the torso signal [4] (image
+        shifts of the left and right halves, fractions of the frame) describes: each Gaussian moves with the
+        half it projects into, blended across the split, at its own depth."""
+        fx_w, cx_w, fy_h, cy_h, split = self.torso_view.unbind()
+        x, y, z = means.unbind(1)
+        u = x / z * fx_w + cx_w  # where it projects, fraction of the frame width
+        right = torch.sigmoid((u - split) / 0.05)[:, None]
+        shift = (1 - right) * torso[:2] + right * torso[2:]
+        return torch.stack([shift[:, 0] * z / fx_w, shift[:, 1] * z / fy_h, torch.zeros_like(z)], 1)
+
     def posed(self, motion: Tensor, head_pose: Tensor, deform: bool = True, move_torso: bool = True,
-              prepared: tuple[Tensor, Tensor] | None = None) -> Posed:
+              prepared: tuple[Tensor, Tensor] | None = None, torso: Tensor | None = None) -> Posed:
         """Camera-space Gaussians for one frame."""
         head = self.head
         offsets = {}
@@ -130,7 +145,9 @@ class GaussianAvatar(AvatarModel):
         head_rgb = torch.sigmoid(head.colors + offsets["d_colors"]) if deform else torch.sigmoid(head.colors)
         torso_means = self.torso.means
         if move_torso and len(self.torso):
-            torso_means = torso_means + self.torso_field(torso_means, self.head_pose_features(head_pose))
+            signal = torso if torso is not None else torso_means.new_zeros(4)
+            torso_means = (torso_means + self.torso_shift(torso_means.detach(), signal)
+                           + self.torso_field(torso_means, self.head_pose_features(head_pose), signal))
         ones, zeros = head_rgb.new_ones(len(head), 1), head_rgb.new_zeros(len(self.torso), 1)
         return Posed(
             means=torch.cat([posed_head.means, torso_means]),
@@ -146,10 +163,11 @@ class GaussianAvatar(AvatarModel):
         return self.posed(motion, head_pose)
 
     def render(self, motion: Tensor, head_pose: Tensor, camera: Camera, background: Tensor, *,
-               stage: int | None = None, prepared: tuple[Tensor, Tensor] | None = None) -> GaussianRendered:
+               torso: Tensor | None = None, stage: int | None = None,
+               prepared: tuple[Tensor, Tensor] | None = None) -> GaussianRendered:
         """Stages: 0 the static head (and still torso), 1 adds the expression field, 2 and on the torso's motion."""
         deform, move_torso = stage is None or stage >= 1, stage is None or stage >= 2
-        posed = self.posed(motion, head_pose, deform, move_torso, prepared if deform else None)
+        posed = self.posed(motion, head_pose, deform, move_torso, prepared if deform else None, torso)
         out = rasterize_gaussians(posed.means, posed.quats, posed.log_scales, posed.opacity_logits, posed.colors,
                                   camera.viewmat, camera.intrinsics, camera.width, camera.height)
         image = out.image[..., :3] + (1 - out.alpha)[..., None] * background

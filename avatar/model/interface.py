@@ -83,9 +83,10 @@ class AvatarModel(nn.Module, ABC):
 
     @abstractmethod
     def render(self, motion: Tensor, head_pose: Tensor, camera: Camera, background: Tensor, *,
-               stage: int | None = None, prepared: Any = None) -> Rendered:
-        """One frame. motion [D], head_pose [4, 4] camera-from-head, background [H, W, 3] or [3];
-        `stage` (training) renders what that stage trains, None everything; `prepared` from `prepare()`."""
+               torso: Tensor | None = None, stage: int | None = None, prepared: Any = None) -> Rendered:
+        """One frame. motion [D], head_pose [4, 4] camera-from-head, background [H, W, 3] or [3]; torso [4]
+        the torso signal (`AvatarData.torso`; None: the torso at rest); `stage` (training) renders what that
+        stage trains, None everything; `prepared` from `prepare()`."""
 
     @abstractmethod
     def param_groups(self, cfg) -> list[dict]:

@@ -1,9 +1,12 @@
-"""The background behind the avatar: the static plate made in preprocessing, plus a residual learned in
-training from the pixels each training frame labels as background.
+"""The background behind the avatar: the static plate made in preprocessing, plus a residual estimated in
+training from the pixels of training frames that show background the avatar does not cover.
 
-The residual corrects what a per-pixel median cannot: person colours smeared into the plate near the
-silhouette, regions only seen between movements, slow drifts. It is learned at the training resolution
-and resized to whatever size a render asks for, so the sharp static plate keeps its detail.
+The residual corrects what a median of a few sampled frames with a generously grown person mask cannot:
+person colours smeared into the plate near the silhouette, regions only seen between movements. It is a
+running average of (frame - static plate) over such pixels, not a gradient-trained image: pixels the
+avatar nearly covers get almost no gradient, and an adaptive optimiser turns that into full-size steps
+that saturate them. It lives at the training resolution and is resized to whatever size a render asks
+for, so the sharp static plate keeps its detail.
 """
 from __future__ import annotations
 
@@ -27,9 +30,26 @@ def learned_plate(static: Tensor, residual: Tensor | None) -> Tensor:
     return (static + resize_image(residual.to(static.device), *static.shape[:2])).clamp(0, 1)
 
 
-def training_plate(static: Tensor, residual: Tensor, labels: Tensor) -> Tensor:
-    """The plate one training frame is composited over: static [H, W, 3] + residual [H, W, 3], where only
-    pixels the frame labels background (labels [H, W] == 0) pass gradient to the residual (the residual
-    must not learn the person where the avatar does not yet cover it)."""
-    mask = (labels == 0)[..., None]
-    return (static + torch.where(mask, residual, residual.detach())).clamp(0, 1)
+class PlateEstimate:
+    """The residual, as running averages over training frames."""
+
+    def __init__(self, static: Tensor, rate: float = 0.05, margin_px: int = 2):
+        self.static = static  # [H, W, 3]
+        self.residual = torch.zeros_like(static)
+        self.weight = torch.zeros(static.shape[:2], device=static.device)  # frames seen per pixel (capped)
+        self.rate, self.margin = rate, margin_px
+
+    def plate(self) -> Tensor:
+        return (self.static + self.residual).clamp(0, 1)
+
+    @torch.no_grad()
+    def update(self, image: Tensor, labels: Tensor, alpha: Tensor) -> None:
+        """One training frame: image [H, W, 3], labels [H, W], the avatar's rendered alpha [H, W]. Pixels
+        labelled background, at least `margin_px` from the person and not covered by the avatar move the
+        residual towards what the frame shows (the first frames count fully, later ones at `rate`)."""
+        person = (labels > 0).float()[None, None]
+        near = F.max_pool2d(person, 2 * self.margin + 1, stride=1, padding=self.margin)[0, 0] > 0
+        use = (~near & (alpha < 0.05)).float()
+        step = use * torch.maximum(1 / (self.weight + 1), torch.full_like(self.weight, self.rate))
+        self.residual += step[..., None] * (image - self.static - self.residual)
+        self.weight += use

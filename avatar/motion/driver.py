@@ -47,6 +47,7 @@ class DrivenMotion:
     mouth: np.ndarray  # [T, 6] prior mouth channels
     blink: np.ndarray  # [T]
     segments: list[int]  # pose segments used (generated poses)
+    torso: np.ndarray  # [T, 4] torso signal moving with the head poses (the person's own, stitched the same way)
 
 
 @dataclass
@@ -73,18 +74,19 @@ class Driver:
             codes[:, self.dims] += mouth_scale * gate[:, None] * correction
         segments: list[int] = []
         if pose == "still":
-            poses = self.poses.still(len(mouth))
+            poses, torso = self.poses.still(len(mouth)), np.zeros((len(mouth), 4), np.float32)
         elif pose == "replay":
-            poses = self.poses.replay(len(mouth))
+            poses, torso = self.poses.replay(len(mouth)), self.poses.replay_torso(len(mouth))
         else:
-            poses, segments = self.poses.generate(loudness(energy), rng)
-        return DrivenMotion(codes.astype(np.float32), poses, mouth, blink, segments)
+            poses, segments, torso = self.poses.generate(loudness(energy), rng)
+        return DrivenMotion(codes.astype(np.float32), poses, mouth, blink, segments, torso)
 
     def save(self, folder: AvatarFolder) -> None:
         from safetensors.torch import save_file
 
         arrays = {**self.mapping.arrays(), "dims": self.dims, "blink_shape": self.blinks.shape,
-                  "pose_poses": self.poses.poses, "pose_loudness": self.poses.loudness, "pose_rest": self.poses.rest}
+                  "pose_poses": self.poses.poses, "pose_loudness": self.poses.loudness, "pose_rest": self.poses.rest,
+                  "pose_torso": self.poses.torso}
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
         if self.adapter is not None:
             tensors.update({f"adapter.{k}": v for k, v in self.adapter.state_dict().items()})
@@ -111,7 +113,8 @@ class Driver:
             adapter.eval()
         return cls(ChannelMap.from_arrays(tensors), adapter, tensors["dims"],
                    BlinkStats(meta["blink_rate_per_min"], tensors["blink_shape"]),
-                   PoseLibrary(tensors["pose_poses"], tensors["pose_loudness"], tensors["pose_rest"], meta["fps"]), meta["report"])
+                   PoseLibrary(tensors["pose_poses"], tensors["pose_loudness"], tensors["pose_rest"], meta["fps"],
+                               tensors.get("pose_torso")), meta["report"])
 
 
 def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, seed: int = 0, steps: int = 800) -> Driver:
@@ -136,8 +139,9 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     base = mapping.codes(np.concatenate([mouth, mapping.normalise(channels)[:, -1:]], 1))
     adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test),
                                     weights=valid.astype(np.float32), steps=steps, seed=seed)
+    torso = load_npz(folder.torso)["shift"][train[0]:train[1]] / manifest["width"]  # as AvatarData gives it
     poses = PoseLibrary(tracking["head_pose"][train[0]:train[1]].astype(np.float32), loudness(features["energy"])[train[0]:train[1]],
-                        rest_pose.astype(np.float32), fps)
+                        rest_pose.astype(np.float32), fps, torso.astype(np.float32))
     summary = _report(report, blinks)
     return Driver(mapping, adapter, dims, blinks, poses, summary)
 

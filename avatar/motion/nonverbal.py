@@ -77,21 +77,34 @@ class PoseLibrary:
     loudness: np.ndarray  # [T] its speech loudness (0..1)
     rest: np.ndarray  # [4, 4]
     fps: float
+    torso: np.ndarray | None = None  # [T, 4] the torso signal of the same frames (None: torso at rest)
+
+    def __post_init__(self) -> None:
+        if self.torso is None:
+            self.torso = np.zeros((len(self.poses), 4), np.float32)
 
     def still(self, count: int) -> np.ndarray:
         return np.tile(self.rest.astype(np.float32), (count, 1, 1))
 
-    def replay(self, count: int) -> np.ndarray:
+    def _replay_order(self, count: int) -> np.ndarray:
         order = np.concatenate([np.arange(len(self.poses)), np.arange(len(self.poses) - 2, 0, -1)])
-        return self.poses[order[np.arange(count) % len(order)]].astype(np.float32)
+        return order[np.arange(count) % len(order)]
+
+    def replay(self, count: int) -> np.ndarray:
+        return self.poses[self._replay_order(count)].astype(np.float32)
+
+    def replay_torso(self, count: int) -> np.ndarray:
+        """[count, 4] the torso signal of the frames `replay` plays."""
+        return self.torso[self._replay_order(count)].astype(np.float32)
 
     def segments(self, seconds: float) -> list[tuple[int, int]]:
         length = max(2, int(seconds * self.fps))
         return [(s, s + length) for s in range(0, max(1, len(self.poses) - length + 1), max(1, length // 2))]
 
     def generate(self, loudness: np.ndarray, rng: np.random.Generator, segment_s: float = 2.0,
-                 blend_s: float = 0.4) -> tuple[np.ndarray, list[int]]:
-        """[T, 4, 4] poses for speech of per-frame `loudness`, and the segment chosen for each stretch.
+                 blend_s: float = 0.4) -> tuple[np.ndarray, list[int], np.ndarray]:
+        """([T, 4, 4] poses for speech of per-frame `loudness`, the segment chosen for each stretch, [T, 4]
+        the torso signal of the same segments: the person's own shoulders moving with their own head).
 
         Segments overlap by `blend_s` and cross-fade; each new one is shifted halfway towards where the
         head is when it starts, which removes jumps without letting the pose drift away over a long clip.
@@ -101,12 +114,12 @@ class PoseLibrary:
         length = segments[0][1] - segments[0][0]
         blend = max(1, min(int(blend_s * self.fps), length // 2))
         hop = length - blend
-        vectors = _pose_vectors(self.poses, self.rest)
+        vectors = np.concatenate([_pose_vectors(self.poses, self.rest), self.torso], 1)  # stitched together
         segment_loudness = np.array([self.loudness[a:b].mean() for a, b in segments])
         ramp = np.ones(length)
         ramp[:blend] = np.linspace(0, 1, blend + 2)[1:-1]
         ramp[length - blend:] = np.linspace(1, 0, blend + 2)[1:-1]
-        total = np.zeros((count + length, 6))
+        total = np.zeros((count + length, vectors.shape[1]))
         weight = np.zeros(count + length)
         chosen: list[int] = []
         for start in range(0, count, hop):
@@ -120,4 +133,5 @@ class PoseLibrary:
                 piece += 0.5 * (total[start] / weight[start] - piece[0])
             total[start: start + length] += ramp[:, None] * piece
             weight[start: start + length] += ramp
-        return _pose_matrices(total[:count] / np.maximum(weight[:count, None], 1e-9), self.rest), chosen
+        stitched = total[:count] / np.maximum(weight[:count, None], 1e-9)
+        return _pose_matrices(stitched[:, :6], self.rest), chosen, stitched[:, 6:].astype(np.float32)

@@ -7,6 +7,7 @@ Stages, in order (each cached and re-runnable alone, see stages.py):
   audio   audio.wav -> features.npz (phoneme posteriorgram, log-mel, energy, pitch per frame)
   segment mattes + landmarks -> masks/*.png (head / torso / mouth interior), background.png
   pose    landmarks -> tracking.npz (head template, focal length, smooth head pose per frame)
+  torso   frames + landmarks -> torso.npz (how the shoulders and chest moved in each frame)
   report  everything -> quality.json, preview.mp4
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ def preprocess_stages() -> list[Stage]:
         Stage("pose", _lazy("pose_stage", "run_pose"), ("track",), ("pose",), ("tracking.npz",)),
         Stage("segment", _lazy("segment", "run_segment"), ("track", "matte"), ("segment",),
               ("masks", "background.png", "background_seen.png")),
+        Stage("torso", _lazy("torso", "run_torso"), ("decode", "track"), (), ("torso.npz",)),
         Stage("report", _lazy("report", "run_report"), ("pose", "segment", "audio"), ("report",), ("quality.json",)),
     ]
 

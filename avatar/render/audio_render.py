@@ -121,7 +121,7 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torc
     if alpha and not (png_sequence or out.suffix.lower() == ".webm"):
         raise AvatarError("a transparent background needs --out ending in .webm (VP9 with alpha) or .png (a PNG sequence)")
     renderer = FrameRenderer(trained.model, data.camera.resized(side, side), plate)
-    codes, poses = torch.from_numpy(driven.codes), torch.from_numpy(driven.poses)
+    codes, poses, torsos = torch.from_numpy(driven.codes), torch.from_numpy(driven.poses), torch.from_numpy(driven.torso)
 
     if motion_out is not None:
         from avatar.io_utils import atomic_save_npz
@@ -131,24 +131,24 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torc
     native, rate = load_audio_native(Path(audio_path))
     frames = progress(range(count), total=count, desc="render")
     if png_sequence:
-        _write_png_sequence(out, frames, renderer, codes, poses, alpha, native, rate)
+        _write_png_sequence(out, frames, renderer, codes, poses, torsos, alpha, native, rate)
     else:
         with VideoWriter(out, fps, side, side, audio=native, sample_rate=rate, alpha=alpha) as writer:
             for i in frames:
-                writer.write(_frame(renderer, codes[i], poses[i], alpha))
+                writer.write(_frame(renderer, codes[i], poses[i], torsos[i], alpha))
     return {"frames": count, "audio_seconds": round(len(wave) / SAMPLE_RATE, 3), "pose": pose, "segments": driven.segments}
 
 
-def _frame(renderer, code, pose, alpha: bool) -> np.ndarray:
+def _frame(renderer, code, pose, torso, alpha: bool) -> np.ndarray:
     from avatar.render.frames import to_uint8
 
     if not alpha:
-        return to_uint8(renderer.render(code, pose))
-    image, coverage = renderer.render_with_alpha(code, pose)
+        return to_uint8(renderer.render(code, pose, torso=torso))
+    image, coverage = renderer.render_with_alpha(code, pose, torso=torso)
     return np.concatenate([to_uint8(image), to_uint8(coverage[..., None])], -1)
 
 
-def _write_png_sequence(out: Path, frames, renderer, codes, poses, alpha: bool, audio: np.ndarray, rate: int) -> None:
+def _write_png_sequence(out: Path, frames, renderer, codes, poses, torsos, alpha: bool, audio: np.ndarray, rate: int) -> None:
     import cv2
 
     from avatar.audio.io import write_wav
@@ -157,7 +157,7 @@ def _write_png_sequence(out: Path, frames, renderer, codes, poses, alpha: bool, 
     folder = out.with_suffix("") if out.suffix.lower() == ".png" else out
     with atomic_dir(folder) as tmp:
         for i in frames:
-            image = _frame(renderer, codes[i], poses[i], alpha)
+            image = _frame(renderer, codes[i], poses[i], torsos[i], alpha)
             conversion = cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR
             cv2.imwrite(str(tmp / f"{i:06d}.png"), cv2.cvtColor(image, conversion))
         write_wav(tmp / "audio.wav", audio, rate)

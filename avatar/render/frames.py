@@ -24,20 +24,23 @@ class FrameRenderer:
         with torch.no_grad():
             self.prepared = model.prepare()
 
-    def _render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None, background: Tensor):
+    def _render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None, torso: Tensor | None, background: Tensor):
         device = self.model.device
         return self.model.render(motion.float().to(device), head_pose.float().to(device),
-                                 self.camera if camera is None else camera.to(device), background, prepared=self.prepared)
+                                 self.camera if camera is None else camera.to(device), background,
+                                 torso=None if torso is None else torso.float().to(device), prepared=self.prepared)
 
     @torch.no_grad()
-    def render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None) -> Tensor:
-        """[H, W, 3] float image in [0, 1] over the background, seen by `camera` (default: the renderer's)."""
-        return self._render(motion, head_pose, camera, self.background).image.clamp(0, 1)
+    def render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None, torso: Tensor | None = None) -> Tensor:
+        """[H, W, 3] float image in [0, 1] over the background, seen by `camera` (default: the renderer's);
+        `torso` [4] is the torso signal (None: the torso at rest)."""
+        return self._render(motion, head_pose, camera, torso, self.background).image.clamp(0, 1)
 
     @torch.no_grad()
-    def render_with_alpha(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None) -> tuple[Tensor, Tensor]:
+    def render_with_alpha(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None,
+                          torso: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """([H, W, 3] straight (not premultiplied) colour, [H, W] alpha) of the avatar alone."""
-        out = self._render(motion, head_pose, camera, self.black)
+        out = self._render(motion, head_pose, camera, torso, self.black)
         alpha = out.alpha.clamp(0, 1)
         return (out.image / alpha.clamp_min(1e-4)[..., None]).clamp(0, 1), alpha
 

@@ -62,5 +62,5 @@ def render_replay(folder: AvatarFolder, out: Path, device: torch.device, frames:
     with VideoWriter(Path(out), fps, size, size, audio=audio, sample_rate=SAMPLE_RATE) as writer:
         for i in progress(selected, total=len(selected), desc="render"):
             view = None if orbit is None else data.camera.orbit(data.head_pose[i, :3, 3], *orbit)
-            writer.write(to_uint8(renderer.render(data.motion[i], data.head_pose[i], view)))
+            writer.write(to_uint8(renderer.render(data.motion[i], data.head_pose[i], view, data.torso[i])))
     return len(selected)

@@ -17,7 +17,7 @@ from avatar.config import TrainConfig
 from avatar.data.avatar_data import AvatarData
 from avatar.geometry import rotvec_to_matrix
 from avatar.model.interface import AvatarModel, Rendered
-from avatar.model.plate import training_plate
+from avatar.model.plate import PlateEstimate
 from avatar.train.checkpoint import load_optimizer_tensors, optimizer_tensors, restore_rng, rng_tensors
 from avatar.train.losses import avatar_losses, psnr
 from avatar.train.per_frame import PerFrameParameters
@@ -42,15 +42,13 @@ class AvatarFit:
         self.pose_delta = PerFrameParameters(data.count, (6,), device, lr=2e-4, pull=1e-2)
         self.colour = PerFrameParameters(data.count, (3, 4), device, lr=1e-2, pull=1e-1)
         self.strategy = model.strategy(cfg, model_cfg)
-        # The plate's correction, learned where frames show background (None: the static plate as it is).
-        self.plate_residual = torch.zeros_like(data.background).requires_grad_(True) if cfg.learn_background else None
+        # The plate's correction, estimated where frames show background (None: the static plate as it is).
+        self.plate = PlateEstimate(data.background) if cfg.learn_background else None
         self.optimizer = self._make_optimizer()
         self.last_psnr = 0.0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         groups = self.model.param_groups(self.cfg)
-        if self.plate_residual is not None:
-            groups.append({"params": [self.plate_residual], "lr": self.cfg.lr_background, "name": "plate", "decay": None})
         for group in groups:
             group["base_lr"] = group["lr"]
         return torch.optim.Adam(groups, eps=1e-15, fused=True)
@@ -76,10 +74,8 @@ class AvatarFit:
             pose = pose.clone()
             pose[:3, :3] = rotvec_to_matrix(delta[:3]) @ batch.head_pose[:3, :3]
             pose[:3, 3] = batch.head_pose[:3, 3] + delta[3:]
-        plate = self.data.background
-        if self.plate_residual is not None:
-            plate = training_plate(plate, self.plate_residual, batch.labels)
-        rendered = self.model.render(batch.motion, pose, self.data.camera, plate, stage=stage)
+        plate = self.data.background if self.plate is None else self.plate.plate()
+        rendered = self.model.render(batch.motion, pose, self.data.camera, plate, torso=batch.torso, stage=stage)
         if refine and self.cfg.learn_colour:
             rows["colour"] = colour = self.colour.row(index)
             rendered.image = rendered.image + rendered.image @ colour[:, :3].T + colour[:, 3]
@@ -88,11 +84,7 @@ class AvatarFit:
     def losses(self, rendered: Rendered, batch) -> dict[str, Tensor]:
         cfg = self.cfg
         terms = avatar_losses(rendered, batch, cfg.ssim_weight, cfg.mouth_weight, cfg.mask_weight)
-        extra = dict(self.model.losses(rendered, cfg))
-        if self.plate_residual is not None and cfg.background_weight > 0:
-            seen = self.data.background_seen[..., None]
-            extra["plate"] = ((self.plate_residual.abs() * seen).mean(), cfg.background_weight)
-        for name, (value, weight) in extra.items():
+        for name, (value, weight) in self.model.losses(rendered, cfg).items():
             terms[name] = value
             terms["total"] = terms["total"] + weight * value
         return terms
@@ -112,6 +104,8 @@ class AvatarFit:
             if row.grad is not None:
                 {"pose": self.pose_delta, "colour": self.colour}[name].step(index, row.grad)
         self.strategy.after_step(step, self.optimizer, self.generator)
+        if self.plate is not None:
+            self.plate.update(batch.image, batch.labels, rendered.alpha.detach())
         with torch.no_grad():
             self.last_psnr = float(psnr(rendered.image, batch.image))
         scalars = {k: float(v.detach()) for k, v in losses.items() if k != "total"}
@@ -137,8 +131,8 @@ class AvatarFit:
         tensors.update({**self.pose_delta.state("pose"), **self.colour.state("colour")})
         tensors.update({f"basis/{k}": torch.from_numpy(v) for k, v in self.data.basis.arrays().items()})
         tensors.update({f"strategy/{k}": v for k, v in self.strategy.state().items()})
-        if self.plate_residual is not None:
-            tensors["plate/residual"] = self.plate_residual.detach()
+        if self.plate is not None:
+            tensors.update({"plate/residual": self.plate.residual, "plate/weight": self.plate.weight})
         return tensors, {"kind": self.model.kind, "meta": self.model.meta()}
 
     def load_state(self, tensors: dict[str, Tensor], values: dict) -> None:
@@ -149,9 +143,9 @@ class AvatarFit:
         self.pose_delta.load_state(tensors, "pose")
         self.colour.load_state(tensors, "colour")
         self.strategy.load_state({k[len("strategy/"):]: v for k, v in tensors.items() if k.startswith("strategy/")})
-        if self.plate_residual is not None and "plate/residual" in tensors:
-            with torch.no_grad():  # in place: the optimiser holds this tensor
-                self.plate_residual.copy_(tensors["plate/residual"])
+        if self.plate is not None and "plate/residual" in tensors:
+            self.plate.residual = tensors["plate/residual"].to(device)
+            self.plate.weight = tensors["plate/weight"].to(device)
 
 
 def model_from_checkpoint(cls, tensors: dict[str, Tensor], data: AvatarData, model_cfg, meta: dict) -> AvatarModel:

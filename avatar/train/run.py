@@ -105,7 +105,7 @@ def _train(folder: AvatarFolder, config: AvatarConfig, recipe: str | None, resum
         "seconds_per_stage": trainer.seconds_per_stage, "steps_per_stage": trainer.steps_per_stage,
         "last_run_seconds": round(time.perf_counter() - start, 1),
     }
-    save_trained(folder, model, data.basis, config, recipe, info, task.plate_residual)
+    save_trained(folder, model, data.basis, config, recipe, info, None if task.plate is None else task.plate.residual)
     from avatar.motion.driver import fit_driver
 
     driver = fit_driver(folder, data.motion.cpu().numpy(), data.rest_pose.cpu().numpy(), seed=config.train.seed,

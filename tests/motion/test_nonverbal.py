@@ -28,7 +28,8 @@ def _library(seconds=30, fps=25):
 def test_generated_pose_moves_and_never_repeats_a_segment_back_to_back():
     library = _library()
     loudness = np.tile(np.r_[np.ones(60), np.zeros(40)], 8).astype(np.float32)
-    poses, chosen = library.generate(loudness, np.random.default_rng(1))
+    poses, chosen, torso = library.generate(loudness, np.random.default_rng(1))
+    assert torso.shape == (len(loudness), 4)
     assert poses.shape == (len(loudness), 4, 4)
     assert all(a != b for a, b in zip(chosen, chosen[1:]))
     angles = head_angles_deg(poses)

@@ -64,4 +64,4 @@ def test_second_run_reuses_every_stage(sample_avatar, sample_video):
     records = {p.name: p.read_text() for p in (sample_avatar.data / "stages").iterdir()}
     run_preprocess(sample_video, sample_avatar.root, AvatarConfig())
     assert {p.name: p.read_text() for p in (sample_avatar.data / "stages").iterdir()} == records
-    assert set(records) == {f"{s}.json" for s in ("decode", "track", "matte", "audio", "pose", "segment", "report")}
+    assert set(records) == {f"{s}.json" for s in ("decode", "track", "matte", "audio", "pose", "segment", "torso", "report")}

@@ -42,4 +42,5 @@ def test_colour_correction_learns_a_frames_exposure_and_never_reaches_renders(av
     assert task.colour.values[index].abs().max() > 0.05 and (task.colour.values[int(data.train_ids[6])] == 0).all()
     # Renders (eval, replay, audio) go through FrameRenderer: no per-frame correction there.
     renderer = FrameRenderer(task.model, data.camera, data.background)
-    torch.testing.assert_close(renderer.render(data.motion[index], data.head_pose[index]), plain.clamp(0, 1))
+    torch.testing.assert_close(renderer.render(data.motion[index], data.head_pose[index], torso=data.torso[index]),
+                               plain.clamp(0, 1))

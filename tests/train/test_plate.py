@@ -7,7 +7,7 @@ from tiny import tiny_config
 
 from avatar.data.avatar_data import AvatarData
 from avatar.model.gaussian_avatar import GaussianAvatar
-from avatar.model.plate import learned_plate, training_plate
+from avatar.model.plate import PlateEstimate, learned_plate
 from avatar.train.fit import AvatarFit
 
 CPU = torch.device("cpu")
@@ -49,13 +49,20 @@ def test_a_wrong_plate_is_corrected_where_frames_show_background(avatar_copy):
     assert errors[True] < 0.5 * errors[False], errors
 
 
-def test_only_background_pixels_teach_the_plate():
-    static = torch.full((4, 4, 3), 0.5)
-    residual = torch.zeros(4, 4, 3, requires_grad=True)
-    labels = torch.zeros(4, 4, dtype=torch.uint8)
-    labels[:2] = 1  # the top half is the person in this frame
-    training_plate(static, residual, labels).sum().backward()
-    assert (residual.grad[:2] == 0).all() and (residual.grad[2:] == 1).all()
+def test_only_uncovered_background_far_from_the_person_teaches_the_plate():
+    static = torch.full((8, 8, 3), 0.5)
+    estimate = PlateEstimate(static, rate=0.5, margin_px=1)
+    labels = torch.zeros(8, 8, dtype=torch.uint8)
+    labels[:, :3] = 1  # the person on the left; column 3 is within the margin
+    alpha = torch.zeros(8, 8)
+    alpha[6:] = 1.0  # the avatar covers the bottom rows
+    frame = torch.full((8, 8, 3), 0.9)
+    estimate.update(frame, labels, alpha)
+    learned = estimate.plate()
+    torch.testing.assert_close(learned[:6, 4:], torch.full((6, 4, 3), 0.9))  # the first frame counts fully
+    assert (learned[:, :4] == 0.5).all() and (learned[6:] == 0.5).all()
+    estimate.update(torch.full((8, 8, 3), 0.1), labels, alpha)  # later frames are averaged in
+    torch.testing.assert_close(estimate.plate()[:6, 4:], torch.full((6, 4, 3), 0.5))
 
 
 def test_the_learned_plate_is_resized_to_the_render():
