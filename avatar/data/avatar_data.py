@@ -78,10 +78,6 @@ class AvatarData:
         self.torso = torch.from_numpy(torso["shift"] / self.size).float().to(self.device)
         self.torso_split = float(torso["region"][1]) / self.size  # column between the halves, fraction of the side
         self.background = self._tensor(self._read(read_rgb, folder.background, "the background plate"))
-        seen = self._read(read_labels, folder.background_seen, "the plate's coverage") if folder.background_seen.exists() else None
-        # [H, W] bool: the plate shows pixels seen in the video (elsewhere it is inpainted)
-        self.background_seen = (torch.ones(self.background.shape[:2], dtype=torch.bool, device=self.device) if seen is None
-                                else torch.from_numpy(seen > 127).to(self.device))
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._cache_bytes = 0
         self._cache_limit = cache_mb * 2**20
