@@ -16,7 +16,7 @@ from torch import Tensor
 
 
 def resize_image(image: Tensor, height: int, width: int) -> Tensor:
-    """[H, W, C] -> [height, width, C], bilinear (area-like when shrinking is not needed here)."""
+    """[H, W, C] -> [height, width, C], bilinear; the same tensor when it already has that size."""
     if image.shape[:2] == (height, width):
         return image
     return F.interpolate(image.permute(2, 0, 1)[None], size=(height, width), mode="bilinear",
