@@ -143,7 +143,7 @@ class ModelConfig:
 class TrainConfig:
     resolution: int = 0
     """Side in pixels of the frames trained on; 0 uses the processed size."""
-    iterations: int = 20000
+    iterations: int = 10000
     """Optimisation steps in all."""
     stages: tuple[float, ...] = (0.08, 0.3, 0.15, 0.47)
     """Fractions of the iterations spent in the model's training stages, one per stage (gaussian: head warm-up,
@@ -164,6 +164,8 @@ class TrainConfig:
     """Weight of D-SSIM beside L1 in the photometric loss."""
     mouth_weight: float = 3.0
     """Extra weight of the L1 loss inside the box around the lips."""
+    eye_weight: float = 1.0
+    """Extra weight of the L1 loss inside the boxes around the eyes."""
     mask_weight: float = 0.1
     """Weight of the losses between rendered coverage and the person / head masks."""
     offset_weight: float = 0.01

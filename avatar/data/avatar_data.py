@@ -17,9 +17,9 @@ import torch
 from torch import Tensor
 
 from avatar.camera import Camera
-from avatar.data.images import read_labels, read_rgb
+from avatar.data.images import read_labels, read_matte, read_rgb
 from avatar.errors import AvatarError
-from avatar.face_mesh import LIPS_OUTER
+from avatar.face_mesh import LEFT_EYE, LIPS_OUTER, RIGHT_EYE
 from avatar.folder import AvatarFolder
 from avatar.geometry import mean_pose
 from avatar.io_utils import load_npz
@@ -33,10 +33,12 @@ class FrameBatch:
     index: int
     image: Tensor  # [H, W, 3] float32 in [0, 1]
     labels: Tensor  # [H, W] uint8: 0 background, 1 torso, 2 head, 3 mouth interior
+    matte: Tensor  # [H, W] float32 in [0, 1]: the segmenter's soft person confidence (edges as the video has them)
     motion: Tensor  # [D] motion code
     head_pose: Tensor  # [4, 4] camera-from-head
     torso: Tensor  # [4] torso signal (see `AvatarData.torso`)
     mouth_box: tuple[int, int, int, int]  # x0, y0, x1, y1 around the lips, in pixels
+    eye_boxes: tuple[tuple[int, int, int, int], ...]  # the same around each eye
 
 
 class AvatarData:
@@ -68,9 +70,8 @@ class AvatarData:
         self.intrinsics = torch.from_numpy(K).to(self.device)
         self.template = torch.from_numpy(self.tracking["head_vertices"].astype(np.float32))  # CPU: initialisation only
         self.triangles = torch.from_numpy(self.tracking["head_triangles"].astype(np.int64))
-        lips = self.tracking["landmarks"][:, list(LIPS_OUTER)] * self.scale
-        centre, half = (lips.max(1) + lips.min(1)) / 2, (lips.max(1) - lips.min(1)).max(1, keepdims=True) * 0.75
-        self.mouth_boxes = np.concatenate([centre - half, centre + half], 1).round().astype(int).clip(0, self.resolution)
+        self.mouth_boxes = self._boxes(LIPS_OUTER, 0.75)
+        self.eye_boxes = np.stack([self._boxes(RIGHT_EYE, 0.6), self._boxes(LEFT_EYE, 0.6)], 1)  # [T, 2, 4]
         if not folder.torso.exists():
             raise AvatarError(f"{folder.root} is not fully preprocessed (torso.npz is missing); run `avatar preprocess` again")
         # [T, 4] torso signal: shifts of the left and right torso halves, as fractions of the frame side
@@ -78,9 +79,15 @@ class AvatarData:
         self.torso = torch.from_numpy(torso["shift"] / self.size).float().to(self.device)
         self.torso_split = float(torso["region"][1]) / self.size  # column between the halves, fraction of the side
         self.background = self._tensor(self._read(read_rgb, folder.background, "the background plate"))
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._cache_bytes = 0
         self._cache_limit = cache_mb * 2**20
+
+    def _boxes(self, points: tuple[int, ...], grow: float) -> np.ndarray:
+        """[T, 4] square boxes (x0, y0, x1, y1, pixels) around landmarks `points`: half-side `grow` times their extent."""
+        marks = self.tracking["landmarks"][:, list(points)] * self.scale
+        centre, half = (marks.max(1) + marks.min(1)) / 2, (marks.max(1) - marks.min(1)).max(1, keepdims=True) * grow
+        return np.concatenate([centre - half, centre + half], 1).round().astype(int).clip(0, self.resolution)
 
     @functools.cached_property
     def camera(self) -> Camera:
@@ -121,6 +128,8 @@ class AvatarData:
         try:
             if reader is read_rgb:
                 return read_rgb(path, self.resolution, half=self._half())
+            if reader is read_matte:
+                return read_matte(path, (self.resolution, self.resolution))
             return reader(path, self.resolution)
         except FileNotFoundError:
             raise AvatarError(f"{what} of {self.folder.root} is missing or unreadable ({path.name}); "
@@ -129,25 +138,28 @@ class AvatarData:
     def _tensor(self, rgb: np.ndarray) -> Tensor:
         return (torch.from_numpy(rgb).to(self.device).float() / 255).contiguous()
 
-    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if index in self._cache:
             return self._cache[index]
         item = (self._read(read_rgb, self.folder.frame_path(index), f"frame {index}"),
-                self._read(read_labels, self.folder.mask_path(index), f"the mask of frame {index}"))
-        size = item[0].nbytes + item[1].nbytes
+                self._read(read_labels, self.folder.mask_path(index), f"the mask of frame {index}"),
+                self._read(read_matte, self.folder.matte_path(index), f"the matte of frame {index}"))
+        size = sum(part.nbytes for part in item)
         if self._cache_bytes + size <= self._cache_limit:
             self._cache[index] = item
             self._cache_bytes += size
         return item
 
     def frame(self, index: int) -> FrameBatch:
-        rgb, labels = self._load(int(index))
+        rgb, labels, matte = self._load(int(index))
         return FrameBatch(
             index=int(index),
             image=self._tensor(rgb),
             labels=torch.from_numpy(labels).to(self.device),
+            matte=torch.from_numpy(matte).to(self.device).float() / 255,
             motion=self.motion[index],
             head_pose=self.head_pose[index],
             torso=self.torso[index],
             mouth_box=tuple(int(v) for v in self.mouth_boxes[index]),
+            eye_boxes=tuple(tuple(int(v) for v in box) for box in self.eye_boxes[index]),
         )

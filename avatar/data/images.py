@@ -29,3 +29,16 @@ def read_labels(path: Path | str, size: int | None = None) -> np.ndarray:
     if size is not None and labels.shape != (size, size):
         labels = cv2.resize(labels, (size, size), interpolation=cv2.INTER_NEAREST)
     return labels
+
+
+def read_matte(path: Path | str, size: tuple[int, int]) -> np.ndarray:
+    """[H, W] uint8 person confidence (0-255), bilinearly scaled to `size` (width, height) when stored
+    at another size (mattes of large frames are stored at half size)."""
+    import cv2
+
+    matte = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if matte is None:
+        raise FileNotFoundError(f"cannot read matte {path}")
+    if matte.shape[::-1] != tuple(size):
+        matte = cv2.resize(matte, tuple(size), interpolation=cv2.INTER_LINEAR)
+    return matte

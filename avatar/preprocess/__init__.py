@@ -45,7 +45,7 @@ def preprocess_stages() -> list[Stage]:
         Stage("audio", _lazy("audio_stage", "run_audio"), ("decode",), ("audio",), ("features.npz",)),
         Stage("pose", _lazy("pose_stage", "run_pose"), ("track",), ("pose",), ("tracking.npz",)),
         Stage("segment", _lazy("segment", "run_segment"), ("track", "matte"), ("segment",),
-              ("masks", "background.png", "background_seen.png")),
+              ("masks", "background.png", "background_seen.png"), version=2),  # 2: no dark outline in the plate's fill
         Stage("torso", _lazy("torso", "run_torso"), ("decode", "track"), (), ("torso.npz",)),
         Stage("report", _lazy("report", "run_report"), ("pose", "segment", "audio"), ("report",), ("quality.json",)),
     ]

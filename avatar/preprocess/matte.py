@@ -1,7 +1,7 @@
 """Stage `matte`: a soft person mask per frame (MediaPipe selfie segmentation) -> mattes/*.png.
 
 The segmenter sees 256 x 256 pixels whatever it is given, so large frames are decoded at half size
-(cheaper) and their mattes are stored at that size; `read_matte` scales them to the frame.
+(cheaper) and their mattes are stored at that size; `avatar.data.images.read_matte` scales them to the frame.
 """
 from __future__ import annotations
 
@@ -28,14 +28,3 @@ def run_matte(ctx: StageContext) -> None:
             confidence = segmenter.segment(rgb, int(round(i * 1000 / fps)))
             cv2.imwrite(str(out / f"{i:06d}.png"), np.round(confidence * 255).astype(np.uint8))
 
-
-def read_matte(path, size: tuple[int, int]) -> np.ndarray:
-    """[H, W] uint8 person confidence at the frame size `size` (width, height)."""
-    import cv2
-
-    matte = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if matte is None:
-        raise FileNotFoundError(f"cannot read matte {path}")
-    if matte.shape[::-1] != tuple(size):
-        matte = cv2.resize(matte, tuple(size), interpolation=cv2.INTER_LINEAR)
-    return matte

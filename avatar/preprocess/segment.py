@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from avatar.data.images import read_matte
 from avatar.face_mesh import FACE_OVAL, JAW_LINE, LIPS_INNER
 from avatar.io_utils import atomic_dir, atomic_path, load_npz
 from avatar.preprocess.frames import ordered_map, read_rgb
-from avatar.preprocess.matte import read_matte
 from avatar.preprocess.stages import StageContext
 from avatar.preprocess.track import read_manifest
 
@@ -87,7 +87,9 @@ def background_plate(frames: list[np.ndarray], covered: list[np.ndarray]) -> tup
     if holes.any() and seen.any():
         scale = 4 if min(h, w) >= 128 else 1
         small = cv2.resize(plate, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
-        small_holes = cv2.resize(holes.astype(np.uint8), (w // scale, h // scale), interpolation=cv2.INTER_NEAREST)
+        # A small cell with any hole pixel in it is a hole: its average holds the hole's black, which would
+        # otherwise stay in the fill as a dark outline of the person.
+        small_holes = (cv2.resize(holes.astype(np.float32), (w // scale, h // scale), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
         filled = cv2.inpaint(small, small_holes, 5, cv2.INPAINT_TELEA)
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
         plate[holes] = filled[holes]

@@ -83,7 +83,7 @@ class AvatarFit:
 
     def losses(self, rendered: Rendered, batch) -> dict[str, Tensor]:
         cfg = self.cfg
-        terms = avatar_losses(rendered, batch, cfg.ssim_weight, cfg.mouth_weight, cfg.mask_weight)
+        terms = avatar_losses(rendered, batch, cfg.ssim_weight, cfg.mouth_weight, cfg.eye_weight, cfg.mask_weight)
         for name, (value, weight) in self.model.losses(rendered, cfg).items():
             terms[name] = value
             terms["total"] = terms["total"] + weight * value
@@ -105,7 +105,7 @@ class AvatarFit:
                 {"pose": self.pose_delta, "colour": self.colour}[name].step(index, row.grad)
         self.strategy.after_step(step, self.optimizer, self.generator)
         if self.plate is not None:
-            self.plate.update(batch.image, batch.labels, rendered.alpha.detach())
+            self.plate.update(batch.image, batch.matte, batch.labels, rendered.alpha.detach())
         with torch.no_grad():
             self.last_psnr = float(psnr(rendered.image, batch.image))
         scalars = {k: float(v.detach()) for k, v in losses.items() if k != "total"}

@@ -115,7 +115,7 @@ def test_no_recipe_means_the_default_recipe(avatar_copy):
     assert saved["recipe"] == "gaussian"
     assert config_from_dict(saved["config"], "run_config.json") == expected
     assert load_config(None) == load_config("gaussian")
-    assert load_config(None).train.iterations == 20000
+    assert load_config(None).train.iterations == 10000
 
 
 def test_every_recipe_trains_a_few_steps(avatar_copy):
