@@ -20,6 +20,7 @@ from avatar.camera import Camera
 from avatar.data.images import read_labels, read_matte, read_rgb
 from avatar.errors import AvatarError
 from avatar.face_mesh import LEFT_EYE, LIPS_OUTER, RIGHT_EYE
+from avatar.data.masks import clear_background, coverage_targets
 from avatar.folder import AvatarFolder
 from avatar.geometry import mean_pose
 from avatar.io_utils import load_npz
@@ -33,7 +34,9 @@ class FrameBatch:
     index: int
     image: Tensor  # [H, W, 3] float32 in [0, 1]
     labels: Tensor  # [H, W] uint8: 0 background, 1 torso, 2 head, 3 mouth interior
-    matte: Tensor  # [H, W] float32 in [0, 1]: the segmenter's soft person confidence (edges as the video has them)
+    person: Tensor  # [H, W] float32 in [0, 1]: alpha target of the person (soft at its outline; data/masks.py)
+    head: Tensor  # [H, W] float32 in [0, 1]: alpha target of the head
+    clear: Tensor  # [H, W] bool: background with nothing of the person near it (what may teach the plate)
     motion: Tensor  # [D] motion code
     head_pose: Tensor  # [4, 4] camera-from-head
     torso: Tensor  # [4] torso signal (see `AvatarData.torso`)
@@ -79,7 +82,7 @@ class AvatarData:
         self.torso = torch.from_numpy(torso["shift"] / self.size).float().to(self.device)
         self.torso_split = float(torso["region"][1]) / self.size  # column between the halves, fraction of the side
         self.background = self._tensor(self._read(read_rgb, folder.background, "the background plate"))
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._cache: dict[int, tuple[np.ndarray, ...]] = {}
         self._cache_bytes = 0
         self._cache_limit = cache_mb * 2**20
 
@@ -138,12 +141,14 @@ class AvatarData:
     def _tensor(self, rgb: np.ndarray) -> Tensor:
         return (torch.from_numpy(rgb).to(self.device).float() / 255).contiguous()
 
-    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _load(self, index: int) -> tuple[np.ndarray, ...]:
+        """(rgb, labels, person target, head target, clear background) of a frame, as uint8 / bool arrays."""
         if index in self._cache:
             return self._cache[index]
-        item = (self._read(read_rgb, self.folder.frame_path(index), f"frame {index}"),
-                self._read(read_labels, self.folder.mask_path(index), f"the mask of frame {index}"),
-                self._read(read_matte, self.folder.matte_path(index), f"the matte of frame {index}"))
+        labels = self._read(read_labels, self.folder.mask_path(index), f"the mask of frame {index}")
+        matte = self._read(read_matte, self.folder.matte_path(index), f"the matte of frame {index}")
+        item = (self._read(read_rgb, self.folder.frame_path(index), f"frame {index}"), labels,
+                *coverage_targets(labels, matte), clear_background(labels, matte))
         size = sum(part.nbytes for part in item)
         if self._cache_bytes + size <= self._cache_limit:
             self._cache[index] = item
@@ -151,12 +156,14 @@ class AvatarData:
         return item
 
     def frame(self, index: int) -> FrameBatch:
-        rgb, labels, matte = self._load(int(index))
+        rgb, labels, person, head, clear = self._load(int(index))
         return FrameBatch(
             index=int(index),
             image=self._tensor(rgb),
             labels=torch.from_numpy(labels).to(self.device),
-            matte=torch.from_numpy(matte).to(self.device).float() / 255,
+            person=torch.from_numpy(person).to(self.device).float() / 255,
+            head=torch.from_numpy(head).to(self.device).float() / 255,
+            clear=torch.from_numpy(clear).to(self.device),
             motion=self.motion[index],
             head_pose=self.head_pose[index],
             torso=self.torso[index],

@@ -9,7 +9,8 @@ frame decides where a region is):
 - `torso`: the torso label (neck, shoulders, clothes), without the band;
 - `background`: everything else, without the band.
 PSNR of a region pools the squared error of all its pixels over all frames (one MSE, then dB); SSIM is the
-mean of the SSIM map over the region's pixels in all frames.
+mean of the SSIM map over the region's pixels in all frames; `colour_shift` is the mean rendered minus the
+mean real RGB over them, in 8-bit levels (a warm or dark cast shows here even when PSNR is good).
 """
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ class RegionScores:
     values: dict[str, int] = field(default_factory=lambda: {r: 0 for r in REGIONS})
     ssim_sum: dict[str, float] = field(default_factory=lambda: {r: 0.0 for r in REGIONS})
     pixels: dict[str, int] = field(default_factory=lambda: {r: 0 for r in REGIONS})
+    difference_sum: dict[str, np.ndarray] = field(default_factory=lambda: {r: np.zeros(3) for r in REGIONS})
     error_sum: np.ndarray | None = None  # [H, W] squared error summed over frames (mean over channels)
     frames: int = 0
 
@@ -73,10 +75,12 @@ class RegionScores:
             landmarks: np.ndarray) -> None:
         """rendered, real: uint8 [H, W, 3]; similarity: their SSIM map [H, W] (`metrics.ssim_map`); labels
         [H, W]; landmarks [478, 2] in pixels of this frame."""
-        error = (rendered.astype(np.float64) - real.astype(np.float64)) ** 2  # [H, W, 3]
+        difference = rendered.astype(np.float64) - real.astype(np.float64)  # [H, W, 3]
+        error = difference**2
         for name, mask in region_masks(labels, landmarks).items():
             count = int(mask.sum())
             self.squared[name] += float(error[mask].sum())
+            self.difference_sum[name] += difference[mask].sum(0)
             self.values[name] += 3 * count
             self.ssim_sum[name] += float(similarity[mask].sum())
             self.pixels[name] += count
@@ -85,16 +89,17 @@ class RegionScores:
         self.frames += 1
 
     def report(self) -> dict[str, dict[str, float | None]]:
-        """{region: {"psnr", "ssim", "pixel_fraction"}}; None for a region no frame has."""
+        """{region: {"psnr", "ssim", "colour_shift", "pixel_fraction"}}; None for a region no frame has."""
         out = {}
         total = sum(self.pixels[r] for r in REGIONS) or 1
         for name in REGIONS:
             if self.pixels[name] == 0:
-                out[name] = {"psnr": None, "ssim": None, "pixel_fraction": 0.0}
+                out[name] = {"psnr": None, "ssim": None, "colour_shift": None, "pixel_fraction": 0.0}
                 continue
             mse = self.squared[name] / self.values[name]
             out[name] = {"psnr": round(float(10 * np.log10(255.0**2 / max(mse, 1e-10))), 3),
                          "ssim": round(self.ssim_sum[name] / self.pixels[name], 4),
+                         "colour_shift": [round(float(v), 2) for v in self.difference_sum[name] / self.pixels[name]],
                          "pixel_fraction": round(self.pixels[name] / total, 4)}
         return out
 

@@ -98,7 +98,8 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
             "lmd_mouth_px": "40 lip landmarks (MediaPipe, image mode) on rendered vs real frames, pixels at 512 x 512",
             "mouth_opening_r": "Pearson r over test frames of the inner-lip opening / mouth width, rendered vs real",
             "regions": "per region of each test frame's own labels and landmarks (face, mouth, hair, torso, background, "
-                       "a +-4 px band at the person's edge): PSNR of the pooled squared error, mean SSIM; see "
+                       "a +-4 px band at the person's edge): PSNR of the pooled squared error, mean SSIM, mean RGB "
+                       "difference rendered - real (colour_shift, 8-bit levels); see "
                        "avatar/eval/regions.py. error_map.png: RMS error per pixel over the test frames",
         },
     }

@@ -33,7 +33,7 @@ def learned_plate(static: Tensor, residual: Tensor | None) -> Tensor:
 class PlateEstimate:
     """The residual, as running averages over training frames."""
 
-    def __init__(self, static: Tensor, rate: float = 0.05, prior_frames: float = 4.0, margin_px: int | None = None):
+    def __init__(self, static: Tensor, rate: float = 0.05, prior_frames: float = 4.0):
         self.static = static  # [H, W, 3]
         self.residual = torch.zeros_like(static)
         self.weight = torch.zeros(static.shape[:2], device=static.device)  # frames seen per pixel
@@ -41,20 +41,16 @@ class PlateEstimate:
         # pixel seen once or twice (next to where the person usually is) moves little; later frames count
         # at `rate`, so the estimate follows slow changes.
         self.rate, self.prior = rate, prior_frames
-        # pixels kept clear of the person's outline (4 at 512 x 512)
-        self.margin = max(2, round(static.shape[0] / 128)) if margin_px is None else margin_px
 
     def plate(self) -> Tensor:
         return (self.static + self.residual).clamp(0, 1)
 
     @torch.no_grad()
-    def update(self, image: Tensor, matte: Tensor, labels: Tensor, alpha: Tensor) -> None:
-        """One training frame: image [H, W, 3], its soft matte and labels [H, W], the avatar's rendered
-        alpha [H, W]. Pixels clear of the person (labelled background, the matte below 2 %, a margin from
-        both) and not covered by the avatar move the residual towards what the frame shows."""
-        person = ((labels > 0) | (matte > 0.02)).float()[None, None]
-        near = F.max_pool2d(person, 2 * self.margin + 1, stride=1, padding=self.margin)[0, 0] > 0
-        use = (~near & (alpha < 0.05)).float()
+    def update(self, image: Tensor, clear: Tensor, alpha: Tensor) -> None:
+        """One training frame: image [H, W, 3], where it shows clear background [H, W] bool (see
+        `avatar.data.masks.clear_background`), the avatar's rendered alpha [H, W]. Clear pixels the avatar
+        does not cover move the residual towards what the frame shows."""
+        use = (clear & (alpha < 0.05)).float()
         step = use * torch.maximum(1 / (self.weight + 1 + self.prior), torch.full_like(self.weight, self.rate))
         self.residual += step[..., None] * (image - self.static - self.residual)
         self.weight += use

@@ -105,7 +105,7 @@ class AvatarFit:
                 {"pose": self.pose_delta, "colour": self.colour}[name].step(index, row.grad)
         self.strategy.after_step(step, self.optimizer, self.generator)
         if self.plate is not None:
-            self.plate.update(batch.image, batch.matte, batch.labels, rendered.alpha.detach())
+            self.plate.update(batch.image, batch.clear, rendered.alpha.detach())
         with torch.no_grad():
             self.last_psnr = float(psnr(rendered.image, batch.image))
         scalars = {k: float(v.detach()) for k, v in losses.items() if k != "total"}

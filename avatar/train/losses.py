@@ -56,24 +56,6 @@ def head_box(labels: Tensor, margin: float = 0.1, minimum: int = 16) -> tuple[in
     return max(0, y0 - grow_y), min(h, y1 + grow_y), max(0, x0 - grow_x), min(w, x1 + grow_x)
 
 
-def _grow(mask: Tensor, radius: int) -> Tensor:
-    """[H, W] float 0/1 mask grown by `radius` pixels (a square neighbourhood)."""
-    return F.max_pool2d(mask[None, None], 2 * radius + 1, stride=1, padding=radius)[0, 0]
-
-
-def coverage_targets(labels: Tensor, matte: Tensor) -> tuple[Tensor, Tensor]:
-    """(person, head) [H, W] alpha targets: the hard part masks, except within a few pixels of the person's
-    outline against the background, where the soft matte says how much of the pixel the person covers (hair
-    and shoulder edges blend into the background as they do in the video). Where the head meets the torso
-    (the jaw line cut, a label boundary and not an edge in the image) the head target stays hard."""
-    radius = max(1, round(labels.shape[0] / 128))  # the segmenter's soft edge: ~2 px of its 256-pixel input
-    person, head = (labels > 0).float(), (labels >= 2).float()
-    band = (_grow(person, radius) - (1 - _grow(1 - person, radius))) > 0
-    soft_person = torch.where(band, matte, person)
-    head_edge = band & (_grow(head, radius) > 0) & (labels != 1)
-    return soft_person, torch.where(head_edge, matte, head)
-
-
 def box_l1(image: Tensor, target: Tensor, box: tuple[int, int, int, int]) -> Tensor:
     """Mean absolute difference inside box (x0, y0, x1, y1); zero for an empty box."""
     x0, y0, x1, y1 = box
@@ -91,8 +73,7 @@ def avatar_losses(rendered: Rendered, batch: FrameBatch, ssim_weight: float, mou
     l1 = (image - target).abs().mean()
     mouth = box_l1(image, target, batch.mouth_box)
     eyes = sum(box_l1(image, target, box) for box in batch.eye_boxes) / len(batch.eye_boxes)
-    person, head = coverage_targets(batch.labels, batch.matte)
-    coverage = (rendered.alpha - person).abs().mean() + (rendered.head - head).abs().mean()
+    coverage = (rendered.alpha - batch.person).abs().mean() + (rendered.head - batch.head).abs().mean()
     terms = {"l1": l1, "mouth_l1": mouth, "eyes_l1": eyes, "coverage": coverage}
     total = (1 - ssim_weight) * l1 + mouth_weight * mouth + eye_weight * eyes + mask_weight * coverage
     if ssim_weight > 0:

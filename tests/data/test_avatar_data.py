@@ -1,4 +1,5 @@
-"""A preprocessed frame as training sees it: the soft matte beside the hard labels, boxes around mouth and eyes."""
+"""A preprocessed frame as training sees it: coverage targets from the matte beside the hard labels, boxes
+around mouth and eyes."""
 import numpy as np
 import torch
 
@@ -6,14 +7,16 @@ from avatar.data.avatar_data import AvatarData
 from avatar.face_mesh import LEFT_EYE, LIPS_OUTER, RIGHT_EYE
 
 
-def test_a_frame_carries_its_matte_and_boxes_at_the_training_size(sample_avatar):
+def test_a_frame_carries_its_targets_and_boxes_at_the_training_size(sample_avatar):
     data = AvatarData(sample_avatar, 64)
     i = int(data.train_ids[len(data.train_ids) // 2])
     batch = data.frame(i)
-    assert batch.matte.shape == batch.labels.shape == (64, 64) and batch.matte.dtype == torch.float32
-    assert 0 <= float(batch.matte.min()) and float(batch.matte.max()) <= 1
+    assert batch.person.shape == batch.head.shape == batch.clear.shape == batch.labels.shape == (64, 64)
+    assert batch.person.dtype == torch.float32 and batch.clear.dtype == torch.bool
     person = batch.labels > 0
-    assert float(batch.matte[person].mean()) > 0.7 > 0.3 > float(batch.matte[~person].mean())  # the same person
+    soft = (batch.person > 0) & (batch.person < 1)
+    assert soft.any() and float(batch.person[person].mean()) > 0.9 and float(batch.person[~person].mean()) < 0.1
+    assert not (batch.clear & person).any() and batch.clear.any()
     landmarks = data.tracking["landmarks"][i] * data.scale
     for box, points in zip((batch.mouth_box, *batch.eye_boxes), (LIPS_OUTER, RIGHT_EYE, LEFT_EYE)):
         x0, y0, x1, y1 = box

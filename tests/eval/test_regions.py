@@ -49,3 +49,16 @@ def test_region_psnr_pools_the_squared_error():
     assert all(r["pixel_fraction"] > 0 for r in report.values())
     heat = scores.error_map()
     assert heat.shape == (128, 128, 3) and heat[masks["torso"]].mean() > heat[masks["face"]].mean()
+
+
+def test_colour_shift_is_the_mean_cast_of_the_region():
+    labels, landmarks = _frame()
+    real = np.full((128, 128, 3), 100, np.uint8)
+    rendered = real.copy()
+    masks = region_masks(labels, landmarks)
+    rendered[masks["face"]] = (112, 100, 94)  # a warm face
+    scores = RegionScores()
+    scores.add(rendered, real, np.ones((128, 128)), labels, landmarks)
+    report = scores.report()
+    assert report["face"]["colour_shift"] == [12.0, 0.0, -6.0]
+    assert report["background"]["colour_shift"] == [0.0, 0.0, 0.0]

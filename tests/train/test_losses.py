@@ -33,19 +33,3 @@ def test_head_box_covers_the_head_with_a_margin():
     assert head_box(labels) == (16, 64, 28, 52)
     assert head_box(torch.zeros(10, 10, dtype=torch.uint8)) == (0, 10, 0, 10)
 
-
-def test_coverage_targets_are_soft_only_at_the_outline_against_the_background():
-    from avatar.train.losses import coverage_targets
-
-    labels = torch.zeros(128, 128, dtype=torch.uint8)  # radius 1 at this size
-    labels[:, :60] = 1  # torso on the left
-    labels[:40, :60] = 2  # head above it: the jaw-line cut at row 40 is a label boundary, not an image edge
-    matte = torch.where(labels > 0, 0.9, 0.05)
-    matte[:, 60] = 0.4  # the real edge blends over a pixel
-    person, head = coverage_targets(labels, matte)
-    assert (person[:, 58] == 1).all() and (person[:, 62] == 0).all()  # hard away from the outline
-    torch.testing.assert_close(person[:, 59], torch.full((128,), 0.9))  # soft on it, as the matte says
-    torch.testing.assert_close(person[:, 60], torch.full((128,), 0.4))
-    assert (head[38:42, :59] == labels[38:42, :59].ge(2).float()).all()  # the jaw cut stays hard
-    torch.testing.assert_close(head[:39, 60], torch.full((39,), 0.4))  # the head's own outline is soft
-    assert (head[42:, 60] == 0).all()  # beside the torso the head target is zero

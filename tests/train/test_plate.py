@@ -49,32 +49,30 @@ def test_a_wrong_plate_is_corrected_where_frames_show_background(avatar_copy):
     assert errors[True] < 0.5 * errors[False], errors
 
 
-def test_only_uncovered_background_far_from_the_person_teaches_the_plate():
+def test_only_clear_uncovered_background_teaches_the_plate():
     static = torch.full((8, 8, 3), 0.5)
-    estimate = PlateEstimate(static, rate=0.5, prior_frames=0.0, margin_px=1)
-    labels = torch.zeros(8, 8, dtype=torch.uint8)
-    labels[:, :2] = 1  # the person on the left; column 2 is within the margin
-    matte = torch.zeros(8, 8)
-    matte[:, 2] = 0.1  # its soft edge reaches column 2, so the margin keeps column 3 out too
+    estimate = PlateEstimate(static, rate=0.5, prior_frames=0.0)
+    clear = torch.ones(8, 8, dtype=torch.bool)
+    clear[:, :4] = False  # the person and its margin on the left
     alpha = torch.zeros(8, 8)
     alpha[6:] = 1.0  # the avatar covers the bottom rows
     frame = torch.full((8, 8, 3), 0.9)
-    estimate.update(frame, matte, labels, alpha)
+    estimate.update(frame, clear, alpha)
     learned = estimate.plate()
     torch.testing.assert_close(learned[:6, 4:], torch.full((6, 4, 3), 0.9))  # with no prior, the first frame counts fully
     assert (learned[:, :4] == 0.5).all() and (learned[6:] == 0.5).all()
-    estimate.update(torch.full((8, 8, 3), 0.1), matte, labels, alpha)  # later frames are averaged in
+    estimate.update(torch.full((8, 8, 3), 0.1), clear, alpha)  # later frames are averaged in
     torch.testing.assert_close(estimate.plate()[:6, 4:], torch.full((6, 4, 3), 0.5))
 
 
 def test_a_pixel_seen_in_few_frames_moves_little():
     static = torch.full((4, 4, 3), 0.5)
-    estimate = PlateEstimate(static, rate=0.05, prior_frames=4.0, margin_px=1)
-    nobody = torch.zeros(4, 4, dtype=torch.uint8)
-    estimate.update(torch.full((4, 4, 3), 1.0), torch.zeros(4, 4), nobody, torch.zeros(4, 4))
+    estimate = PlateEstimate(static, rate=0.05, prior_frames=4.0)
+    clear, bare = torch.ones(4, 4, dtype=torch.bool), torch.zeros(4, 4)
+    estimate.update(torch.full((4, 4, 3), 1.0), clear, bare)
     torch.testing.assert_close(estimate.plate(), torch.full((4, 4, 3), 0.6))  # one frame against four of prior
     for _ in range(200):
-        estimate.update(torch.full((4, 4, 3), 1.0), torch.zeros(4, 4), nobody, torch.zeros(4, 4))
+        estimate.update(torch.full((4, 4, 3), 1.0), clear, bare)
     torch.testing.assert_close(estimate.plate(), torch.full((4, 4, 3), 1.0), atol=1e-3, rtol=0)  # many frames: what they show
 
 
