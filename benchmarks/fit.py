@@ -57,7 +57,7 @@ def main() -> None:
             "lmd_mouth_px": metrics["lmd_mouth_px"],
             "regions_psnr": {name: scores["psnr"] for name, scores in metrics["regions"].items()},
             "regions_ssim": {name: scores["ssim"] for name, scores in metrics["regions"].items()},
-            "face_colour_shift": metrics["regions"]["face"]["colour_shift"],
+            "face_colour_shift": metrics["regions"].get("face", {}).get("colour_shift"),
         }, indent=2))
 
 

@@ -37,5 +37,5 @@ def coverage_targets(labels: np.ndarray, matte: np.ndarray) -> tuple[np.ndarray,
 def clear_background(labels: np.ndarray, matte: np.ndarray, margin: int | None = None) -> np.ndarray:
     """[H, W] bool: background at least `margin` pixels (default 4 at 512, at least 2) from any pixel that is
     labelled person or that the matte gives more than 2 %."""
-    margin = max(2, round(labels.shape[0] / 128)) if margin is None else margin
+    margin = max(2, edge_radius(labels.shape[0])) if margin is None else margin
     return ~_grow((labels > 0) | (matte > 5), margin)
