@@ -44,6 +44,15 @@ class FrameBatch:
     eye_boxes: tuple[tuple[int, int, int, int], ...]  # the same around each eye
 
 
+def torso_signal(folder: AvatarFolder, size: int) -> tuple[np.ndarray, float]:
+    """([T, 4] float32 torso signal: the shifts of the left and right torso halves as fractions of the frame
+    side `size`, the column between the halves as a fraction of it) from the folder's torso.npz."""
+    if not folder.torso.exists():
+        raise AvatarError(f"{folder.root} is not fully preprocessed (torso.npz is missing); run `avatar preprocess` again")
+    torso = load_npz(folder.torso)
+    return (torso["shift"] / size).astype(np.float32), float(torso["region"][1]) / size
+
+
 class AvatarData:
     """Frames of one avatar folder at `resolution` pixels (square; 0 = as stored), tensors on `device`."""
 
@@ -75,12 +84,8 @@ class AvatarData:
         self.triangles = torch.from_numpy(self.tracking["head_triangles"].astype(np.int64))
         self.mouth_boxes = self._boxes(LIPS_OUTER, 0.75)
         self.eye_boxes = np.stack([self._boxes(RIGHT_EYE, 0.6), self._boxes(LEFT_EYE, 0.6)], 1)  # [T, 2, 4]
-        if not folder.torso.exists():
-            raise AvatarError(f"{folder.root} is not fully preprocessed (torso.npz is missing); run `avatar preprocess` again")
-        # [T, 4] torso signal: shifts of the left and right torso halves, as fractions of the frame side
-        torso = load_npz(folder.torso)
-        self.torso = torch.from_numpy(torso["shift"] / self.size).float().to(self.device)
-        self.torso_split = float(torso["region"][1]) / self.size  # column between the halves, fraction of the side
+        signal, self.torso_split = torso_signal(folder, self.size)
+        self.torso = torch.from_numpy(signal).to(self.device)
         self.background = self._tensor(self._read(read_rgb, folder.background, "the background plate"))
         self._cache: dict[int, tuple[np.ndarray, ...]] = {}
         self._cache_bytes = 0

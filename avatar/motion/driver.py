@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from avatar.data.avatar_data import torso_signal
 from avatar.errors import AvatarError
 from avatar.folder import AvatarFolder
 from avatar.io_utils import atomic_path, atomic_write_json
@@ -139,9 +140,9 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     base = mapping.codes(np.concatenate([mouth, mapping.normalise(channels)[:, -1:]], 1))
     adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test),
                                     weights=valid.astype(np.float32), steps=steps, seed=seed)
-    torso = load_npz(folder.torso)["shift"][train[0]:train[1]] / manifest["width"]  # as AvatarData gives it
+    torso = torso_signal(folder, manifest["width"])[0][train[0]:train[1]]
     poses = PoseLibrary(tracking["head_pose"][train[0]:train[1]].astype(np.float32), loudness(features["energy"])[train[0]:train[1]],
-                        rest_pose.astype(np.float32), fps, torso.astype(np.float32))
+                        rest_pose.astype(np.float32), fps, torso)
     summary = _report(report, blinks)
     return Driver(mapping, adapter, dims, blinks, poses, summary)
 
