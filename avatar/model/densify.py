@@ -5,10 +5,17 @@ After each backward pass the screen-space gradient of every visible Gaussian's c
 Gaussians whose mean gradient is high are cloned (small ones) or split in two (large ones), and
 Gaussians that became transparent or too large are removed. Head and torso sets are handled alike,
 each in its own frame (head frame for the head, camera space for the torso).
+
+When densification ends, Gaussians that no training view sees are removed: those whose blending weight
+summed over a frame's pixels stays below `train.prune_weight` pixels (at 512 x 512) in every one of a set of
+evenly spaced training frames. They are hidden behind others or too faint to matter, yet every rendered
+frame pays for them; about half of a densified avatar is such, and the rest of training fills what little
+they added.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -84,6 +91,23 @@ class Densifier:
         self.reset()
         return report
 
+    @torch.no_grad()
+    def prune_unseen(self, weights: Tensor, threshold: float, optimizer: torch.optim.Optimizer) -> int:
+        """Removes the Gaussians whose `weights` [N] (ordered like the sets) are below `threshold`; returns
+        how many. At least one Gaussian of a non-empty set stays."""
+        removed, start = 0, 0
+        for s in self.sets.values():
+            n = len(s)
+            part = weights[start:start + n]
+            keep = part >= threshold
+            if n and not bool(keep.any()):
+                keep[int(part.argmax())] = True
+            s.keep(keep, optimizer)
+            removed += n - int(keep.sum())
+            start += n
+        self.reset()
+        return removed
+
     @staticmethod
     def _clones(s: GaussianSet, mask: Tensor) -> dict[str, Tensor]:
         return {name: t.data[mask].clone() for name, t in s.tensors().items()}
@@ -107,11 +131,14 @@ class Densifier:
 
 class DensifyStrategy(TrainingStrategy):
     """Reads the screen-space gradient of every Gaussian after backward, densifies and prunes every
-    `train.densify_every` steps until `train.densify_until` of the run."""
+    `train.densify_every` steps until `train.densify_until` of the run, then removes the Gaussians no
+    training view sees; `weights()` gives every Gaussian's largest weight over those views (pixels at 512^2)."""
 
-    def __init__(self, sets: dict[str, GaussianSet], cfg, max_gaussians: int):
+    def __init__(self, sets: dict[str, GaussianSet], cfg, max_gaussians: int, weights: Callable[[], Tensor]):
         self.cfg = cfg
+        self.weights = weights
         self.densifier = Densifier(sets, {name: EXTENTS_CM[name] for name in sets}, cfg.densify_grad, max_gaussians)
+        self.last_densify = int(cfg.densify_until * cfg.iterations)
 
     def before_backward(self, rendered) -> None:
         rendered.means2d.retain_grad()
@@ -122,8 +149,10 @@ class DensifyStrategy(TrainingStrategy):
 
     def after_step(self, step: int, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
         cfg = self.cfg
-        if step > 0 and (step + 1) % cfg.densify_every == 0 and step < cfg.densify_until * cfg.iterations:
+        if step > 0 and (step + 1) % cfg.densify_every == 0 and step < self.last_densify:
             self.densifier.step(optimizer, generator)
+        if step + 1 == self.last_densify and cfg.prune_weight > 0:
+            self.densifier.prune_unseen(self.weights(), cfg.prune_weight, optimizer)
 
     def state(self) -> dict[str, Tensor]:
         d = self.densifier

@@ -20,6 +20,7 @@ from avatar.ops import deform_gaussians, rasterize_gaussians
 DEFORM_MIN_Z = -3.0  # centimetres, head frame: in front of the ears
 DEFORM_MAX_Y = 9.0  # below the top of the head
 CPU = torch.device("cpu")
+PRUNE_VIEWS = 64  # training frames, evenly spaced, that decide which Gaussians are never seen
 
 
 @dataclass
@@ -168,11 +169,14 @@ class GaussianAvatar(AvatarModel):
         """Stages: 0 the static head (and still torso), 1 adds the expression field, 2 and on the torso's motion."""
         deform, move_torso = stage is None or stage >= 1, stage is None or stage >= 2
         posed = self.posed(motion, head_pose, deform, move_torso, prepared if deform else None, torso)
-        out = rasterize_gaussians(posed.means, posed.quats, posed.log_scales, posed.opacity_logits, posed.colors,
+        # The fourth channel (head coverage) is for training's losses; a frame rendered without gradients skips it.
+        training = torch.is_grad_enabled()
+        colors = posed.colors if training else posed.colors[:, :3].contiguous()
+        out = rasterize_gaussians(posed.means, posed.quats, posed.log_scales, posed.opacity_logits, colors,
                                   camera.viewmat, camera.intrinsics, camera.width, camera.height)
-        image = out.image[..., :3] + (1 - out.alpha)[..., None] * background
-        return GaussianRendered(image=image, alpha=out.alpha, head=out.image[..., 3], means2d=out.means2d,
-                                radii=out.radii, head_offsets=posed.head_offsets)
+        image = torch.addcmul(out.image[..., :3], 1 - out.alpha[..., None], background)
+        return GaussianRendered(image=image, alpha=out.alpha, head=out.image[..., 3] if training else None,
+                                means2d=out.means2d, radii=out.radii, head_offsets=posed.head_offsets)
 
     # -- training ----------------------------------------------------------------------------------
 
@@ -190,10 +194,28 @@ class GaussianAvatar(AvatarModel):
             {"params": list(self.torso_field.parameters()), "lr": cfg.lr_field, "name": "torso_field", "decay": "second_half"},
         ]
 
-    def strategy(self, train_cfg, model_cfg) -> TrainingStrategy:
+    def strategy(self, train_cfg, model_cfg, data) -> TrainingStrategy:
         from avatar.model.densify import DensifyStrategy
 
-        return DensifyStrategy({"head": self.head, "torso": self.torso}, train_cfg, model_cfg.max_gaussians)
+        ids = data.train_ids[torch.linspace(0, len(data.train_ids) - 1, min(PRUNE_VIEWS, len(data.train_ids))).long()]
+
+        def weights() -> Tensor:
+            per_view = [self.contributions(data.motion[i], data.head_pose[i], data.camera, data.torso[i]) for i in ids.tolist()]
+            return torch.stack(per_view).amax(0) * (512**2 / (data.camera.width * data.camera.height))
+
+        return DensifyStrategy({"head": self.head, "torso": self.torso}, train_cfg, model_cfg.max_gaussians, weights)
+
+    def contributions(self, motion: Tensor, head_pose: Tensor, camera: Camera, torso: Tensor | None = None) -> Tensor:
+        """[N] what each Gaussian (head first, then torso) adds to one frame: its blending weight (opacity times
+        transmittance) summed over the pixels, in pixels. It is the gradient of the rendered coverage with
+        respect to a constant one-channel colour."""
+        with torch.no_grad():
+            posed = self.posed(motion, head_pose, torso=torso)
+        ones = posed.means.new_ones(len(posed.means), 1, requires_grad=True)
+        out = rasterize_gaussians(posed.means, posed.quats, posed.log_scales, posed.opacity_logits, ones,
+                                  camera.viewmat, camera.intrinsics, camera.width, camera.height)
+        (weight,) = torch.autograd.grad(out.image.sum(), ones)
+        return weight[:, 0]
 
     def losses(self, rendered: GaussianRendered, cfg) -> dict[str, tuple[Tensor, float]]:
         if rendered.head_offsets is None or cfg.offset_weight <= 0:

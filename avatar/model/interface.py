@@ -26,7 +26,7 @@ class Rendered:
 
     image: Tensor  # [H, W, 3] over the background
     alpha: Tensor  # [H, W] coverage by the avatar
-    head: Tensor  # [H, W] coverage by the head alone
+    head: Tensor | None  # [H, W] coverage by the head alone (training reads it; None when rendered without gradients)
 
 
 class TrainingStrategy:
@@ -94,8 +94,9 @@ class AvatarModel(nn.Module, ABC):
         key the optimiser state by it) and "decay": None, "exponential" (tenfold over the run) or
         "second_half" (tenfold over the second half)."""
 
-    def strategy(self, train_cfg, model_cfg) -> TrainingStrategy:
-        """The training hooks of this kind for these settings (TrainConfig, ModelConfig)."""
+    def strategy(self, train_cfg, model_cfg, data) -> TrainingStrategy:
+        """The training hooks of this kind for these settings (TrainConfig, ModelConfig) and training frames
+        (an AvatarData)."""
         return TrainingStrategy()
 
     def losses(self, rendered: Rendered, cfg) -> dict[str, tuple[Tensor, float]]:

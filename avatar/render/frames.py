@@ -46,4 +46,5 @@ class FrameRenderer:
 
 
 def to_uint8(image: Tensor) -> np.ndarray:
-    return (image.cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    """[H, W, C] floats in [0, 1] -> uint8 (rounded), computed where the image is (a GPU sends a quarter of the bytes)."""
+    return (image * 255 + 0.5).to(torch.uint8).cpu().numpy()

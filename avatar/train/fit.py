@@ -41,7 +41,7 @@ class AvatarFit:
         # translation) and colour (a 3x4 affine offset from identity: exposure and white balance drift).
         self.pose_delta = PerFrameParameters(data.count, (6,), device, lr=2e-4, pull=1e-2)
         self.colour = PerFrameParameters(data.count, (3, 4), device, lr=1e-2, pull=1e-1)
-        self.strategy = model.strategy(cfg, model_cfg)
+        self.strategy = model.strategy(cfg, model_cfg, data)
         # The plate's correction, estimated where frames show background (None: the static plate as it is).
         self.plate = PlateEstimate(data.background) if cfg.learn_background else None
         self.optimizer = self._make_optimizer()

@@ -39,3 +39,16 @@ def test_densifier_clones_splits_and_prunes():
     assert report == {"added": 3, "removed": 2}
     assert len(s) == 5
     assert torch.isclose(s.log_scales.exp()[-1], torch.tensor(1.0 / 1.6)).all()
+
+
+def test_prune_unseen_drops_what_no_view_sees_and_keeps_a_gaussian_per_set():
+    head, torso = _set(4), _set(3)
+    opt = torch.optim.Adam(head.param_groups({k: 0.1 for k in head.tensors()}, "h")
+                           + torso.param_groups({k: 0.1 for k in torso.tensors()}, "t"))
+    kept_means = head.means.detach()[[1, 3]].clone()
+    d = Densifier({"head": head, "torso": torso}, {"head": 20.0, "torso": 45.0}, grad_threshold=0.01, max_total=100)
+    removed = d.prune_unseen(torch.tensor([0.1, 2.0, 0.4, 0.5, 0.0, 0.2, 0.1]), 0.5, opt)
+    assert removed == 4 and len(head) == 2 and len(torso) == 1
+    assert torch.equal(head.means.detach(), kept_means)
+    assert float(torso.opacity_logits.detach()[0]) == float(_set(3).opacity_logits.detach()[1])  # the torso's strongest
+    assert opt.param_groups[0]["params"][0] is head.means and d.grad["head"].shape == (2,)

@@ -29,6 +29,28 @@ def test_loss_falls_and_psnr_rises(avatar_copy):
     last = np.mean([h["loss"] for h in history[-20:]])
     assert last < 0.7 * first
     assert np.mean([h["psnr"] for h in history[-20:]]) > np.mean([h["psnr"] for h in history[:20]]) + 3
+    # When densification ends (step 180 of 240), the Gaussians no training view sees are removed.
+    end = int(cfg.train.densify_until * cfg.train.iterations) - 1
+    assert history[end]["gaussians"] < 0.9 * history[end - 1]["gaussians"]
+    assert history[-1]["gaussians"] == history[end]["gaussians"]
+
+
+def test_contributions_add_up_to_the_coverage(trained_sample):
+    """Every pixel's blending weights sum to its alpha, so the Gaussians' contributions sum to the coverage;
+    a Gaussian behind the camera contributes nothing."""
+    from avatar.model.store import load_trained
+
+    trained = load_trained(trained_sample, CPU)
+    data = AvatarData(trained_sample, 0, basis=trained.basis, device=CPU)
+    model, i = trained.model, int(data.train_ids[0])
+    weights = model.contributions(data.motion[i], data.head_pose[i], data.camera, data.torso[i])
+    with torch.no_grad():
+        out = model.render(data.motion[i], data.head_pose[i], data.camera, torch.zeros(3), torso=data.torso[i])
+    assert weights.shape == (sum(model.sizes().values()),) and bool((weights >= 0).all())
+    assert torch.isclose(weights.sum(), out.alpha.sum(), rtol=1e-3)
+    with torch.no_grad():
+        model.torso.means[0] = torch.tensor([0.0, 0.0, -50.0])  # behind the camera (camera space)
+    assert float(model.contributions(data.motion[i], data.head_pose[i], data.camera, data.torso[i])[len(model.head)]) == 0.0
 
 
 def test_checkpoint_round_trip(avatar_copy, tmp_path):
