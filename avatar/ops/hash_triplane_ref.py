@@ -27,9 +27,9 @@ def hash_triplane_encode_ref(
 ) -> Tensor:
     """Features [N, 3 * L * F], plane-major (xy, yz, xz), then level, then feature."""
     _, levels, table_size, _ = tables.shape
-    lo = torch.tensor(box_min, dtype=torch.float64)
-    inv_extent = (1.0 / (torch.tensor(box_max, dtype=torch.float64) - lo)).to(points.dtype).to(points.device)
-    x = (points - lo.to(points.dtype).to(points.device)) * inv_extent
+    lo = torch.tensor(box_min, dtype=torch.float64, device=points.device)
+    inv_extent = (1.0 / (torch.tensor(box_max, dtype=torch.float64, device=points.device) - lo)).to(points.dtype)
+    x = (points - lo.to(points.dtype)) * inv_extent
     # clamp passes the gradient on [0, 1] inclusive and blocks it outside, like the kernel.
     x = x.clamp(0.0, 1.0)
     out = []
