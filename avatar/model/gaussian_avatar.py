@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -197,10 +198,11 @@ class GaussianAvatar(AvatarModel):
     def strategy(self, train_cfg, model_cfg, data) -> TrainingStrategy:
         from avatar.model.densify import DensifyStrategy
 
-        ids = data.train_ids[torch.linspace(0, len(data.train_ids) - 1, min(PRUNE_VIEWS, len(data.train_ids))).long()]
+        train = data.train_ids  # numpy frame indices
+        ids = [int(train[k]) for k in np.linspace(0, len(train) - 1, min(PRUNE_VIEWS, len(train))).round().astype(int)]
 
         def weights() -> Tensor:
-            per_view = [self.contributions(data.motion[i], data.head_pose[i], data.camera, data.torso[i]) for i in ids.tolist()]
+            per_view = [self.contributions(data.motion[i], data.head_pose[i], data.camera, data.torso[i]) for i in ids]
             return torch.stack(per_view).amax(0) * (512**2 / (data.camera.width * data.camera.height))
 
         return DensifyStrategy({"head": self.head, "torso": self.torso}, train_cfg, model_cfg.max_gaussians, weights)
