@@ -182,6 +182,10 @@ class TrainConfig:
     prune_weight: float = 0.5
     """When densification ends, Gaussians that add less than this many pixels' worth of colour (at 512 x 512) to
     every one of 64 training frames are removed: faster renders, same images (0: keep them)."""
+    motion_noise: float = 0.2
+    """Noise added to each training step's motion code: a normal draw per coefficient with this fraction of the
+    coefficient's spread over the training frames as its standard deviation. The field then cannot lean on the
+    small, noisy coefficients to memorise single frames, and held-out expressions render as well as seen ones."""
     refine_poses: bool = True
     """Learn a small correction of every training frame's head pose in the last stage."""
     learn_colour: bool = True

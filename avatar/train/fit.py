@@ -45,6 +45,7 @@ class AvatarFit:
         # The plate's correction, estimated where frames show background (None: the static plate as it is).
         self.plate = PlateEstimate(data.background) if cfg.learn_background else None
         self.optimizer = self._make_optimizer()
+        self.motion_spread = data.motion[torch.from_numpy(data.train_ids).to(data.motion.device)].std(0)
         self.last_psnr = 0.0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -64,18 +65,22 @@ class AvatarFit:
             elif group["decay"] == "second_half":
                 group["lr"] = group["base_lr"] * 0.1 ** max(0.0, 2 * progress - 1)
 
-    def render_frame(self, index: int, stage: int | None = None, refine: bool = False):
+    def render_frame(self, index: int, stage: int | None = None, refine: bool = False, noise: bool = False):
         """(frame, {correction name: its differentiable row}, rendered); `refine` applies the frame's own
-        pose and colour corrections (training frames in the last stage; never for held-out frames)."""
+        pose and colour corrections (training frames in the last stage; never for held-out frames), `noise`
+        perturbs its motion code (`train.motion_noise`, training steps only)."""
         batch = self.data.frame(index)
-        pose, rows = batch.head_pose, {}
+        pose, rows, motion = batch.head_pose, {}, batch.motion
+        if noise and self.cfg.motion_noise > 0:
+            draw = torch.randn(motion.shape, generator=self.generator, device=CPU).to(motion.device)
+            motion = motion + self.cfg.motion_noise * self.motion_spread * draw
         if refine and self.cfg.refine_poses:
             rows["pose"] = delta = self.pose_delta.row(index)
             pose = pose.clone()
             pose[:3, :3] = rotvec_to_matrix(delta[:3]) @ batch.head_pose[:3, :3]
             pose[:3, 3] = batch.head_pose[:3, 3] + delta[3:]
         plate = self.data.background if self.plate is None else self.plate.plate()
-        rendered = self.model.render(batch.motion, pose, self.data.camera, plate, torso=batch.torso, stage=stage)
+        rendered = self.model.render(motion, pose, self.data.camera, plate, torso=batch.torso, stage=stage)
         if refine and self.cfg.learn_colour:
             rows["colour"] = colour = self.colour.row(index)
             rendered.image = rendered.image + rendered.image @ colour[:, :3].T + colour[:, 3]
@@ -92,7 +97,7 @@ class AvatarFit:
     def train_step(self, step: int) -> dict[str, float]:
         stage = self.stage_at(step)
         index = int(self.data.train_ids[torch.randint(len(self.data.train_ids), (1,), generator=self.generator)])
-        batch, rows, rendered = self.render_frame(index, stage, refine=stage == len(self.stage_names) - 1)
+        batch, rows, rendered = self.render_frame(index, stage, refine=stage == len(self.stage_names) - 1, noise=True)
         self.strategy.before_backward(rendered)
         losses = self.losses(rendered, batch)
         self._schedule(step)

@@ -44,3 +44,23 @@ def test_colour_correction_learns_a_frames_exposure_and_never_reaches_renders(av
     renderer = FrameRenderer(task.model, data.camera, data.background)
     torch.testing.assert_close(renderer.render(data.motion[index], data.head_pose[index], torso=data.torso[index]),
                                plain.clamp(0, 1))
+
+
+def test_motion_noise_perturbs_training_steps_only_by_the_configured_spread(avatar_copy, monkeypatch):
+    cfg = tiny_config(40)
+    cfg.train.motion_noise = 0.5
+    data = AvatarData(avatar_copy, cfg.train.resolution, device=CPU)
+    task = AvatarFit(data, GaussianAvatar.build(data, cfg.model, 0, CPU), cfg.train, cfg.model)
+    seen = []
+    monkeypatch.setattr(task.model, "render", lambda motion, *args, **kwargs: seen.append(motion.clone()))
+    index = int(data.train_ids[3])
+    task.render_frame(index)
+    for _ in range(400):
+        task.render_frame(index, noise=True)
+    clean = data.motion[index]
+    assert torch.equal(seen[0], clean)
+    drawn = torch.stack(seen[1:]) - clean
+    spread = task.motion_spread
+    moving = spread > 1e-4
+    torch.testing.assert_close(drawn.std(0)[moving] / spread[moving], torch.full((int(moving.sum()),), 0.5), atol=0.1, rtol=0)
+    assert drawn[:, ~moving].abs().max() < 1e-4
