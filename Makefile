@@ -35,6 +35,7 @@ demo: setup
 	$(BIN)/avatar speak "Good morning. I can say anything you type, in any language espeak knows." --out $(DEMO)/speech.wav
 	$(BIN)/avatar render $(DEMO)/avatar --audio $(DEMO)/speech.wav --out $(DEMO)/talking.mp4
 	@echo "demo done: $(DEMO)/talking.mp4 (new speech), $(DEMO)/replay.mp4 (its own motion), avatar folder $(DEMO)/avatar"
+	@echo "watch it live: $(BIN)/avatar view $(DEMO)/avatar --text \"Hello there.\"   (no display? prefix xvfb-run -a)"
 
 test: setup
 	$(BIN)/python -m pytest -q tests

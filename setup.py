@@ -1,7 +1,7 @@
 """Installs the `avatar` package and its console script.
 
-`recipes/` and `cuda_ext/` live at the top of the repository (they are not importable packages on
-their own) and are shipped inside the package as `avatar.recipes` and `avatar.cuda_ext`.
+`recipes/`, `cuda_ext/` and `viewer/` live at the top of the repository (they are not importable packages
+on their own) and are shipped inside the package as `avatar.recipes`, `avatar.cuda_ext` and `avatar.viewer`.
 """
 from setuptools import find_packages, setup
 
@@ -11,8 +11,8 @@ setup(
     description="A personal 3D talking-head avatar from a few minutes of ordinary video",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["avatar", "avatar.*"]) + ["avatar.recipes", "avatar.cuda_ext"],
-    package_dir={"avatar.recipes": "recipes", "avatar.cuda_ext": "cuda_ext"},
+    packages=find_packages(include=["avatar", "avatar.*"]) + ["avatar.recipes", "avatar.cuda_ext", "avatar.viewer"],
+    package_dir={"avatar.recipes": "recipes", "avatar.cuda_ext": "cuda_ext", "avatar.viewer": "viewer"},
     package_data={"avatar.recipes": ["*.yaml"], "avatar.cuda_ext": ["csrc/*", "*.py"]},
     install_requires=[
         # torch is pinned by the Makefile, which installs it first (see README): a plain `torch`
@@ -34,6 +34,8 @@ setup(
         "kornia>=0.7",
         "ninja>=1.11",
         "gsplat==1.5.3",
+        "dearpygui==2.3.1",  # the viewer's window (needs a display only when one opens)
+        "miniaudio==1.71",  # the viewer's sound, with its C library inside the wheel
     ],
     extras_require={
         "dev": ["pytest>=8"],

@@ -178,6 +178,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from avatar.viewer.app import run_view
+
+    return run_view(args.avatar, args.audio, args.text, args.voice, args.size, args.device, not args.mute,
+                    args.screenshot, args.after)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar", description="Personal 3D talking-head avatars from ordinary video.")
     parser.add_argument("--version", action="version", version=f"avatar {__version__}")
@@ -256,6 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", help="--replay only: yaw[,pitch[,zoom]] to look from another angle (degrees, degrees, factor)")
     _add_device_flag(p)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("view", help="the avatar talking live in a window: from a file, typed text, or idle")
+    p.add_argument("avatar", help="avatar folder with a trained avatar")
+    p.add_argument("--audio", help="speech to say (any file `avatar render --audio` takes)")
+    p.add_argument("--text", help="text to say, synthesised offline")
+    p.add_argument("--voice", default="en-us", help="espeak-ng voice for --text (e.g. fr, de, cmn)")
+    p.add_argument("--size", type=int, default=512, help="side of the rendered view in pixels")
+    p.add_argument("--mute", action="store_true", help="no sound device: play on a silent clock")
+    p.add_argument("--screenshot", help="open, play for --after seconds, save the window to this PNG and exit")
+    p.add_argument("--after", type=float, default=3.0, help="seconds to play before --screenshot")
+    _add_device_flag(p)
+    p.set_defaults(func=cmd_view)
 
     p = sub.add_parser("export", help="export the Gaussians as a standard 3DGS PLY")
     p.add_argument("avatar", help="avatar folder with a trained avatar")

@@ -1,6 +1,7 @@
 """Helpers shared by tests: running the CLI as a user would, and finding the real recordings."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,8 @@ def shared_file(relative: str) -> Path:
     return path
 
 
-def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `avatar ARGS...` in a fresh interpreter, as a user would."""
-    return subprocess.run([sys.executable, "-m", "avatar", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+def run_cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `avatar ARGS...` in a fresh interpreter, as a user would (`env`: variables to change)."""
+    environment = None if env is None else {**os.environ, **env}
+    return subprocess.run([sys.executable, "-m", "avatar", *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          env=environment)

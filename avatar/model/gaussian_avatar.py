@@ -6,6 +6,7 @@ The renderer never sees audio: a frame is (motion code, head pose, camera) in, i
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ from torch import Tensor
 from avatar.camera import Camera
 from avatar.model.fields import ExpressionField, TorsoField, pose_features
 from avatar.model.gaussians import ATTRIBUTES, GaussianSet
-from avatar.model.interface import AvatarModel, Rendered, TrainingStrategy
+from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrategy
 from avatar.ops import deform_gaussians, rasterize_gaussians
 
 DEFORM_MIN_Z = -3.0  # centimetres, head frame: in front of the ears
@@ -35,6 +36,13 @@ class Posed:
     colors: Tensor  # [N, 4] RGB in [0, 1] and 1 for head Gaussians, 0 for torso ones
     head_count: int
     head_offsets: Tensor | None  # [Nh, 3] expression offsets of the head means (for regularising)
+
+    def subset(self, parts: frozenset[str]) -> "Posed":
+        """Only the Gaussians of `parts` ("head", "torso")."""
+        keep = slice(0 if "head" in parts else self.head_count, None if "torso" in parts else self.head_count)
+        return Posed(self.means[keep], self.quats[keep], self.log_scales[keep], self.opacity_logits[keep],
+                     self.colors[keep], self.head_count if "head" in parts else 0,
+                     self.head_offsets if "head" in parts else None)
 
 
 @dataclass
@@ -166,18 +174,23 @@ class GaussianAvatar(AvatarModel):
 
     def render(self, motion: Tensor, head_pose: Tensor, camera: Camera, background: Tensor, *,
                torso: Tensor | None = None, stage: int | None = None,
-               prepared: tuple[Tensor, Tensor] | None = None) -> GaussianRendered:
+               prepared: tuple[Tensor, Tensor] | None = None, parts: frozenset[str] = PARTS) -> GaussianRendered:
         """Stages: 0 the static head (and still torso), 1 adds the expression field, 2 and on the torso's motion."""
         deform, move_torso = stage is None or stage >= 1, stage is None or stage >= 2
+        start = time.perf_counter()
         posed = self.posed(motion, head_pose, deform, move_torso, prepared if deform else None, torso)
+        if parts != PARTS:
+            posed = posed.subset(parts)
         # The fourth channel (head coverage) is for training's losses; a frame rendered without gradients skips it.
         training = torch.is_grad_enabled()
         colors = posed.colors if training else posed.colors[:, :3].contiguous()
+        posed_at = time.perf_counter()
         out = rasterize_gaussians(posed.means, posed.quats, posed.log_scales, posed.opacity_logits, colors,
                                   camera.viewmat, camera.intrinsics, camera.width, camera.height)
         image = torch.addcmul(out.image[..., :3], 1 - out.alpha[..., None], background)
+        timings = {} if training else {"deform": 1e3 * (posed_at - start), "rasterise": 1e3 * (time.perf_counter() - posed_at)}
         return GaussianRendered(image=image, alpha=out.alpha, head=out.image[..., 3] if training else None,
-                                means2d=out.means2d, radii=out.radii, head_offsets=posed.head_offsets)
+                                means2d=out.means2d, radii=out.radii, head_offsets=posed.head_offsets, timings=timings)
 
     # -- training ----------------------------------------------------------------------------------
 

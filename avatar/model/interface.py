@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -20,6 +20,10 @@ from avatar.camera import Camera
 from avatar.errors import AvatarError
 
 
+PARTS = frozenset({"head", "torso"})
+"""What an avatar is made of; a render may show a subset (the viewer's head and torso toggles)."""
+
+
 @dataclass
 class Rendered:
     """One rendered frame. Kinds may return a subclass carrying what their own training hooks need."""
@@ -27,6 +31,7 @@ class Rendered:
     image: Tensor  # [H, W, 3] over the background
     alpha: Tensor  # [H, W] coverage by the avatar
     head: Tensor | None  # [H, W] coverage by the head alone (training reads it; None when rendered without gradients)
+    timings: dict[str, float] = field(default_factory=dict, kw_only=True)  # host milliseconds per step (renders without gradients)
 
 
 class TrainingStrategy:
@@ -83,10 +88,11 @@ class AvatarModel(nn.Module, ABC):
 
     @abstractmethod
     def render(self, motion: Tensor, head_pose: Tensor, camera: Camera, background: Tensor, *,
-               torso: Tensor | None = None, stage: int | None = None, prepared: Any = None) -> Rendered:
+               torso: Tensor | None = None, stage: int | None = None, prepared: Any = None,
+               parts: frozenset[str] = PARTS) -> Rendered:
         """One frame. motion [D], head_pose [4, 4] camera-from-head, background [H, W, 3] or [3]; torso [4]
         the torso signal (`AvatarData.torso`; None: the torso at rest); `stage` (training) renders what that
-        stage trains, None everything; `prepared` from `prepare()`."""
+        stage trains, None everything; `prepared` from `prepare()`; `parts` the parts to show (of `PARTS`)."""
 
     @abstractmethod
     def param_groups(self, cfg) -> list[dict]:

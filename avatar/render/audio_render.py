@@ -69,16 +69,32 @@ def speech_features(folder: AvatarFolder, wave: np.ndarray, count: int):
     return extract_features(wave, count, fps, preprocessed_config(folder).audio)
 
 
+def is_silent(features) -> bool:
+    return float(np.max(features.energy)) < SILENCE_DBFS
+
+
+def drive(driver, features, fps: float, pose: str, mouth_scale: float = 1.0, seed: int = 0, pauses: str = "closed",
+          silent: bool = False):
+    """The `DrivenMotion` of speech `features` (from `speech_features`); `silent` audio keeps the mouth shut."""
+    from avatar.audio.phonemes import token_names
+    from avatar.motion.visemes import SILENCE
+
+    driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose, mouth_scale, seed, pauses)
+    if silent:
+        rest = np.tile(np.asarray(SILENCE, np.float32), (len(driven.codes), 1))
+        driven.codes = driver.mapping.codes(np.concatenate([rest, driven.blink[:, None]], 1))
+        driven.mouth = rest
+    return driven
+
+
 def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torch.device, pose: str = "generated",
                  mouth_scale: float = 1.0, background: str = "plate", size: int | None = None,
                  motion_out: Path | None = None, allow_silence: bool = False, seed: int = 0, pauses: str = "closed") -> dict:
     from avatar.audio import SAMPLE_RATE
     from avatar.audio.io import load_audio, load_audio_native
-    from avatar.audio.phonemes import token_names
     from avatar.data.avatar_data import AvatarData
     from avatar.model.store import load_trained
     from avatar.motion.nonverbal import POSE_MODES
-    from avatar.motion.visemes import SILENCE
     from avatar.progress import progress
     from avatar.render.frames import FrameRenderer
     from avatar.video_writer import VideoWriter
@@ -102,7 +118,7 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torc
     fps = data.fps
     count = int(round(len(wave) / SAMPLE_RATE * fps))
     features = speech_features(folder, wave, count)
-    silent = float(np.max(features.energy)) < SILENCE_DBFS
+    silent = is_silent(features)
     if silent and not allow_silence:
         raise AvatarError(f"{audio_path} is silent (peak level {np.max(features.energy):.0f} dBFS); "
                           "add --allow-silence to render a closed-mouth video anyway")
@@ -110,12 +126,7 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torc
         log.warning("%s is silent: the mouth stays closed", audio_path)
         print(f"avatar: warning: {audio_path} is silent; rendering a closed mouth", flush=True)
 
-    driver = load_driver(folder, trained)
-    driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose, mouth_scale, seed, pauses)
-    if silent:
-        rest = np.tile(np.asarray(SILENCE, np.float32), (count, 1))
-        driven.codes = driver.mapping.codes(np.concatenate([rest, driven.blink[:, None]], 1))
-        driven.mouth = rest
+    driven = drive(load_driver(folder, trained), features, fps, pose, mouth_scale, seed, pauses, silent)
 
     plate, alpha = parse_background(background, trained.plate(data.background), side)
     if alpha and not (png_sequence or out.suffix.lower() == ".webm"):

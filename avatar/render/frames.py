@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from avatar.camera import Camera
-from avatar.model.interface import AvatarModel
+from avatar.model.interface import PARTS, AvatarModel, Rendered
 
 
 class FrameRenderer:
@@ -24,23 +24,32 @@ class FrameRenderer:
         with torch.no_grad():
             self.prepared = model.prepare()
 
-    def _render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None, torso: Tensor | None, background: Tensor):
+    def _render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None, torso: Tensor | None, background: Tensor,
+                parts: frozenset[str]):
         device = self.model.device
         return self.model.render(motion.float().to(device), head_pose.float().to(device),
                                  self.camera if camera is None else camera.to(device), background,
-                                 torso=None if torso is None else torso.float().to(device), prepared=self.prepared)
+                                 torso=None if torso is None else torso.float().to(device), prepared=self.prepared,
+                                 parts=parts)
 
     @torch.no_grad()
-    def render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None, torso: Tensor | None = None) -> Tensor:
-        """[H, W, 3] float image in [0, 1] over the background, seen by `camera` (default: the renderer's);
-        `torso` [4] is the torso signal (None: the torso at rest)."""
-        return self._render(motion, head_pose, camera, torso, self.background).image.clamp(0, 1)
+    def render(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None, torso: Tensor | None = None,
+               background: Tensor | None = None, parts: frozenset[str] = PARTS) -> Tensor:
+        """[H, W, 3] float image in [0, 1] over the background (default: the renderer's), seen by `camera`
+        (default: the renderer's); `torso` [4] is the torso signal (None: the torso at rest)."""
+        return self.render_full(motion, head_pose, camera, torso, background, parts).image.clamp(0, 1)
+
+    @torch.no_grad()
+    def render_full(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None, torso: Tensor | None = None,
+                    background: Tensor | None = None, parts: frozenset[str] = PARTS) -> Rendered:
+        """As `render`, with the model's whole answer (coverage, timings); the image is not clamped."""
+        return self._render(motion, head_pose, camera, torso, self.background if background is None else background, parts)
 
     @torch.no_grad()
     def render_with_alpha(self, motion: Tensor, head_pose: Tensor, camera: Camera | None = None,
                           torso: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """([H, W, 3] straight (not premultiplied) colour, [H, W] alpha) of the avatar alone."""
-        out = self._render(motion, head_pose, camera, torso, self.black)
+        out = self._render(motion, head_pose, camera, torso, self.black, PARTS)
         alpha = out.alpha.clamp(0, 1)
         return (out.image / alpha.clamp_min(1e-4)[..., None]).clamp(0, 1), alpha
 

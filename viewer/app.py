@@ -1,0 +1,59 @@
+"""`avatar view AVATAR [--audio FILE | --text "..." [--voice V]] [--size 512]`: everything is checked and
+prepared (avatar, sound, speech features) before the window opens, so bad input is one line, not a window
+that fails later."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from avatar.errors import AvatarError
+
+
+def check_display() -> None:
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise AvatarError("no display to open a window on; run it on a desktop, or headless under Xvfb: "
+                          "xvfb-run -a avatar view ...")
+
+
+def run_view(avatar: str, audio: str | None = None, text: str | None = None, voice: str = "en-us", size: int = 512,
+             device_name: str = "auto", sound: bool = True, screenshot: str | None = None, after: float = 3.0) -> int:
+    from avatar.device import resolve_device
+    from avatar.folder import open_avatar_folder
+
+    from .scene import Controls, Scene
+    from .sources import audio_file, speak_text
+
+    if audio and text:
+        raise AvatarError("give one source: --audio FILE or --text TEXT (or neither, for an idle avatar)")
+    if size < 64 or size % 2:
+        raise AvatarError("--size must be an even number of pixels, at least 64")
+    if screenshot is not None and after < 0:
+        raise AvatarError("--after must not be negative")
+    folder = open_avatar_folder(avatar, "trained")
+    source = audio_file(Path(audio)) if audio else speak_text(text, voice) if text else None
+    device = resolve_device(device_name)
+    check_display()
+
+    from .sound import Playback
+    from .window import Window
+    from .worker import RenderWorker
+
+    controls = Controls()
+    scene = Scene(folder, device, size)
+    track = scene.set_speech(source, controls) if source is not None else scene.set_idle(controls)
+    what = f"{audio}" if audio else "typed text" if text else "none (idle: blinks and small head motion)"
+    print(f"source: {what}" + (f" ({track.frames / scene.fps:.1f} s of speech)" if source is not None else ""), flush=True)
+    playback = Playback(sound=sound)
+    playback.load(track.source.wave)
+    playback.loop = source is None  # idle: blink and breathe until closed
+    worker = RenderWorker(scene)
+    try:
+        window = Window(worker, playback, f"avatar view: {folder.root.name}", controls, voice)
+        playback.play()
+        window.run(until=after if screenshot else None, screenshot=Path(screenshot) if screenshot else None)
+    finally:
+        worker.close()
+        playback.close()
+    if screenshot:
+        print(f"screenshot: {screenshot}")
+    return 0
