@@ -16,15 +16,18 @@ def check_display() -> None:
 
 
 def run_view(avatar: str, audio: str | None = None, text: str | None = None, voice: str = "en-us", size: int = 512,
-             device_name: str = "auto", sound: bool = True, screenshot: str | None = None, after: float = 3.0) -> int:
+             device_name: str = "auto", sound: bool = True, screenshot: str | None = None, after: float = 3.0,
+             mic: bool = False, lookahead: float = 0.12) -> int:
     from avatar.device import resolve_device
     from avatar.folder import open_avatar_folder
 
     from .scene import Controls, Scene
     from .sources import audio_file, speak_text
 
-    if audio and text:
-        raise AvatarError("give one source: --audio FILE or --text TEXT (or neither, for an idle avatar)")
+    if sum(map(bool, (audio, text, mic))) > 1:
+        raise AvatarError("give one source: --audio FILE, --text TEXT or --mic (or none, for an idle avatar)")
+    if not 0 <= lookahead <= 1:
+        raise AvatarError("--lookahead is seconds of audio the live mouth waits for, between 0 and 1")
     if size < 64 or size % 2:
         raise AvatarError("--size must be an even number of pixels, at least 64")
     if screenshot is not None and after < 0:
@@ -40,20 +43,34 @@ def run_view(avatar: str, audio: str | None = None, text: str | None = None, voi
 
     controls = Controls()
     scene = Scene(folder, device, size)
-    track = scene.set_speech(source, controls) if source is not None else scene.set_idle(controls)
-    what = f"{audio}" if audio else "typed text" if text else "none (idle: blinks and small head motion)"
-    print(f"source: {what}" + (f" ({track.frames / scene.fps:.1f} s of speech)" if source is not None else ""), flush=True)
-    playback = Playback(sound=sound)
-    playback.load(track.source.wave)
-    playback.loop = source is None  # idle: blink and breathe until closed
+    feed = capture = None
+    if mic:
+        from .live import LiveFeed
+        from .sound import Capture
+
+        scene.set_live(controls)
+        feed = LiveFeed(scene, lookahead)
+        capture = Capture(feed.put, sound=sound)
+        clock = feed.clock
+        print(f"source: microphone ({capture.backend}{': no microphone, it hears silence' if capture.silent else ''}; "
+              f"look-ahead {lookahead:.2f} s)", flush=True)
+    else:
+        track = scene.set_speech(source, controls) if source is not None else scene.set_idle(controls)
+        what = f"{audio}" if audio else "typed text" if text else "none (idle: blinks and small head motion)"
+        print(f"source: {what}" + (f" ({track.frames / scene.fps:.1f} s of speech)" if source is not None else ""), flush=True)
+        clock = Playback(sound=sound)
+        clock.load(track.source.wave)
+        clock.loop = source is None  # idle: blink and breathe until closed
     worker = RenderWorker(scene)
     try:
-        window = Window(worker, playback, f"avatar view: {folder.root.name}", controls, voice)
-        playback.play()
+        window = Window(worker, clock, f"avatar view: {folder.root.name}", controls, voice)
+        clock.play()
         window.run(until=after if screenshot else None, screenshot=Path(screenshot) if screenshot else None)
     finally:
         worker.close()
-        playback.close()
+        for part in (capture, feed, clock):
+            if part is not None:
+                part.close()
     if screenshot:
         print(f"screenshot: {screenshot}")
     return 0

@@ -64,6 +64,7 @@ class Track:
     torso: np.ndarray  # [T, 4]
     blink: np.ndarray  # [T] the generated blinks inside `codes`
     key: tuple = ()  # (mouth scale, head mode) it was driven with
+    live: bool = False  # codes arrive while it plays (the microphone): never driven again
 
     @property
     def frames(self) -> int:
@@ -180,6 +181,27 @@ class Scene:
         self.track = Track(Source(silence, silence, SAMPLE_RATE), None, *self._empty(count))
         return self._drive(controls)
 
+    def set_live(self, controls: Controls, seconds: float = 600.0) -> Track:
+        """A track the live path fills (`extend_live`): small head motion, blinks inside the codes it gets."""
+        track = self.set_idle(controls.edited(head="generated"), seconds)
+        track.codes, track.blink, track.live = self.rest_codes[None].copy(), np.zeros(len(track.codes), np.float32), True
+        track.key = ("live-empty",)
+        return track
+
+    def extend_live(self, codes: np.ndarray) -> None:
+        """Append motion codes [N, D] from the live path (called from its thread: one atomic swap)."""
+        track = self.track
+        if len(codes) == 0:
+            return
+        before = track.codes if track.key == ("live",) else track.codes[:0]  # the rest frame shown until then goes
+        track.codes = np.concatenate([before, codes.astype(np.float32)])
+        track.key = ("live",)
+
+    @property
+    def live_frames(self) -> int:
+        """Frames of motion the live path has given (0 before the first)."""
+        return len(self.track.codes) if self.track.key == ("live",) else 0
+
     def _empty(self, count: int):
         return (np.zeros((count, len(self.rest_codes)), np.float32), np.zeros((count, 4, 4), np.float32),
                 np.zeros((count, 4), np.float32), np.zeros(count, np.float32))
@@ -225,7 +247,7 @@ class Scene:
     def inputs(self, position: float, controls: Controls) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(motion code [D], head pose [4, 4], torso signal [4]) at `position` (frames, fractional: motion is
         interpolated between frames, so the window can show more frames per second than the video had)."""
-        if self.track.key != (controls.mouth_scale, controls.head):
+        if not self.track.live and self.track.key != (controls.mouth_scale, controls.head):
             self._drive(controls)
         track = self.track
         position = float(np.clip(position, 0, track.frames - 1))
@@ -272,6 +294,7 @@ class Scene:
         from avatar.render.frames import to_uint8
 
         start = time.perf_counter()
+        position = float(np.clip(position, 0, self.track.frames - 1))  # what the frame shows (live: the newest there is)
         code, pose, torso = self.inputs(position, controls)
         motion_ms = 1e3 * (time.perf_counter() - start)
         parts = frozenset(p for p, on in (("head", controls.show_head), ("torso", controls.show_torso)) if on)

@@ -7,6 +7,7 @@ dropped if that time has passed, so the lips never lag the sound.
 """
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +46,13 @@ class Window:
         self.worker, self.playback, self.scene = worker, playback, worker.scene
         self.controls = controls or Controls()
         self.voice = voice  # what the Speak box speaks with
+        self.live = getattr(playback, "live", False)  # a live clock (the microphone) instead of a sound file
         self.size = self.scene.size
         self.stats = Stats()
         self.pending: list[tuple] = []  # (clock seconds, controls, frame) rendered ahead, waiting for their time
         self.requested: tuple[float, Controls] | None = None
         self.shown: tuple | None = None  # (clock seconds, controls, frame) on screen now
+        self.history: collections.deque = collections.deque(maxlen=4000)  # (wall time, video frame) of each frame shown
         self.status = ""
         self._mouse = None
         self._screenshot: tuple[Path, int] | None = None  # (file, ticks to wait for the frame buffer)
@@ -263,7 +266,7 @@ class Window:
         finished = self.worker.take()
         if finished is not None:
             self.pending.append(finished)
-        if not playing:
+        if not playing or self.live:  # live motion cannot come early: show what there is as soon as it is there
             ready, self.pending = self.pending[-1:], []
         else:
             late = [clock > f[0] + 1 / self.scene.fps for f in self.pending]
@@ -277,6 +280,7 @@ class Window:
             self.stats.add(frame.timings)
             self.stats.shown += 1
             self.shown = ready[-1]
+            self.history.append((time.perf_counter(), frame.position))
         return bool(ready)
 
     def _schedule(self, clock: float, playing: bool) -> None:
@@ -290,8 +294,11 @@ class Window:
             if self.pending:
                 due = max(due, self.pending[-1][0] + TICK_S)
         due = min(due, max(self.playback.duration - 1e-3, 0.0))
+        if self.live:  # nothing newer than the motion the live path has given
+            due = min(due, self.playback.available())
         wanted = (round(due, 4), self.controls)
-        if (playing and len(self.pending) < 2) or (not playing and wanted != self.requested):
+        fresh = wanted != self.requested
+        if (playing and len(self.pending) < 2 and (fresh or not self.live)) or (not playing and fresh):
             self.worker.request(*wanted)
             self.requested = wanted
 

@@ -28,17 +28,18 @@ person held it in the pauses of their video, e.g. lips apart while breathing bet
 
 
 def audio_inputs(ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
-                 mouth_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(adapter inputs [T, 22], prior mouth channels [T, 6]) from per-frame audio features."""
-    mouth = mouth_curves(ppg, tokens, energy, fps, LEAD_S, mouth_scale)
+                 mouth_scale: float = 1.0, levels: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(adapter inputs [T, 22], prior mouth channels [T, 6]) from per-frame audio features (`levels`: the
+    speech and silence levels loudness is measured against; None: this clip's own)."""
+    mouth = mouth_curves(ppg, tokens, energy, fps, LEAD_S, mouth_scale, levels)
     visemes, mass = viseme_posteriors(ppg, tokens)
-    inputs = np.concatenate([mouth, visemes, mass[:, None], loudness(energy)[:, None], (pitch > 0)[:, None]], 1)
+    inputs = np.concatenate([mouth, visemes, mass[:, None], loudness(energy, levels)[:, None], (pitch > 0)[:, None]], 1)
     return inputs.astype(np.float32), mouth
 
 
-def speaking(energy: np.ndarray, fps: float) -> np.ndarray:
+def speaking(energy: np.ndarray, fps: float, levels: tuple[float, float] | None = None) -> np.ndarray:
     """[T] 1 while speaking, 0 in sustained silence (where the prior alone decides: mouth closed)."""
-    return silence_gate(loudness(energy), fps)
+    return silence_gate(loudness(energy, levels), fps)
 
 
 @dataclass
@@ -65,14 +66,8 @@ class Driver:
         if pauses not in PAUSE_MODES:
             raise AvatarError(f"--pauses {pauses!r}: choose one of {', '.join(PAUSE_MODES)}")
         rng = np.random.default_rng(seed)
-        inputs, mouth = audio_inputs(ppg, tokens, energy, pitch, fps, mouth_scale)
-        blink = self.blinks.generate(len(mouth), fps, rng)
-        codes = self.mapping.codes(np.concatenate([mouth, blink[:, None]], 1))
-        if self.adapter is not None:
-            with torch.no_grad():
-                correction = self.adapter(torch.from_numpy(inputs)[None])[0].numpy()
-            gate = speaking(energy, fps) if pauses == "closed" else np.ones(len(codes), np.float32)
-            codes[:, self.dims] += mouth_scale * gate[:, None] * correction
+        blink = self.blinks.generate(len(ppg), fps, rng)
+        codes, mouth = self.speech_codes(ppg, tokens, energy, pitch, fps, blink, mouth_scale, pauses)
         segments: list[int] = []
         if pose == "still":
             poses, torso = self.poses.still(len(mouth)), np.zeros((len(mouth), 4), np.float32)
@@ -80,7 +75,21 @@ class Driver:
             poses, torso = self.poses.replay(len(mouth)), self.poses.replay_torso(len(mouth))
         else:
             poses, segments, torso = self.poses.generate(loudness(energy), rng)
-        return DrivenMotion(codes.astype(np.float32), poses, mouth, blink, segments, torso)
+        return DrivenMotion(codes, poses, mouth, blink, segments, torso)
+
+    def speech_codes(self, ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
+                     blink: np.ndarray, mouth_scale: float = 1.0, pauses: str = "closed",
+                     levels: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """([T, D] motion codes, [T, 6] prior mouth channels) of speech features with the blink channel `blink`
+        [T]: the prior, this person's map and adapter (`levels`: see `audio_inputs`)."""
+        inputs, mouth = audio_inputs(ppg, tokens, energy, pitch, fps, mouth_scale, levels)
+        codes = self.mapping.codes(np.concatenate([mouth, blink[:, None]], 1))
+        if self.adapter is not None:
+            with torch.no_grad():
+                correction = self.adapter(torch.from_numpy(inputs)[None])[0].numpy()
+            gate = speaking(energy, fps, levels) if pauses == "closed" else np.ones(len(codes), np.float32)
+            codes[:, self.dims] += mouth_scale * gate[:, None] * correction
+        return codes.astype(np.float32), mouth
 
     def save(self, folder: AvatarFolder) -> None:
         from safetensors.torch import save_file

@@ -85,12 +85,19 @@ def coarticulate(events: list[Event], count: int, fps: float, lead_s: float) -> 
     return (weighted / total[:, None]).astype(np.float32)
 
 
-def loudness(energy_db: np.ndarray) -> np.ndarray:
-    """[T] loudness in [0, 1] relative to this clip's own speech level (so any recording level works)."""
+def speech_levels(energy_db: np.ndarray) -> tuple[float, float]:
+    """(speech level, silence floor) in dBFS of a clip: what `loudness` measures against."""
     speech = float(np.percentile(energy_db, 90))
     floor = max(float(np.percentile(energy_db, 10)), speech - 35.0)
     if speech - floor < 6.0:  # no dynamics: all speech or all silence
         floor = speech - 35.0
+    return speech, floor
+
+
+def loudness(energy_db: np.ndarray, levels: tuple[float, float] | None = None) -> np.ndarray:
+    """[T] loudness in [0, 1] relative to the speech level of this clip (so any recording level works), or to
+    `levels` from `speech_levels` (the live path measures them on what it has heard so far)."""
+    speech, floor = levels if levels is not None else speech_levels(energy_db)
     return np.clip((energy_db - floor) / (speech - floor), 0.0, 1.0).astype(np.float32)
 
 
@@ -122,11 +129,12 @@ def _smooth(values: np.ndarray, fps: float, seconds: float) -> np.ndarray:
 
 
 def mouth_curves(ppg: np.ndarray, tokens: list[str], energy_db: np.ndarray, fps: float, lead_s: float = 0.06,
-                 scale: float = 1.0) -> np.ndarray:
-    """[T, 6] mouth channels (CHANNELS, each 0..1 of its range) for per-frame audio features."""
+                 scale: float = 1.0, levels: tuple[float, float] | None = None) -> np.ndarray:
+    """[T, 6] mouth channels (CHANNELS, each 0..1 of its range) for per-frame audio features (`levels`: see
+    `loudness`)."""
     visemes, mass = viseme_posteriors(ppg, tokens)
     curves = coarticulate(find_events(visemes, mass, fps), len(ppg), fps, lead_s)
-    level = _smooth(loudness(energy_db), fps, 0.12)
+    level = _smooth(loudness(energy_db, levels), fps, 0.12)
     gate = silence_gate(level, fps)
     jaw = CHANNELS.index("jaw_open")
     curves[:, jaw] *= 0.35 + 0.65 * level

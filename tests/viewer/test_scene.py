@@ -150,3 +150,22 @@ def test_expression_direction_moves_only_its_region():
     assert np.isclose(direction[3], 0.5 * spread, atol=0.01) and direction[7] == 0
     moved = (basis.offsets(basis.coefficients(offsets[:1]) + direction[52:]) - offsets[:1])[0]
     assert np.allclose(moved[:2, 1], 2.0 * spread, atol=0.05) and np.abs(moved[3:]).max() < 0.05
+
+
+def test_live_feed_fills_the_live_track(trained_sample):
+    import time
+
+    from avatar.viewer.live import LiveFeed
+
+    scene = Scene(trained_sample, torch.device("cpu"), SIZE)
+    scene.set_live(Controls())
+    assert scene.live_frames == 0 and scene.track.frames == 1  # the rest frame until motion arrives
+    feed = LiveFeed(scene, lookahead_s=0.12)
+    wave = speak_text("Maybe the big apple pie.").wave
+    for start in range(0, len(wave), 320):
+        feed.put(wave[start: start + 320], time.perf_counter())
+    feed.close()
+    expected = int(np.floor((len(wave) / 16000 - 0.12) * scene.fps))
+    assert expected - 4 <= scene.live_frames <= expected
+    assert feed.clock.available() == (scene.live_frames - 1) / scene.fps
+    assert scene.render(1e6, Controls()).position == scene.live_frames - 1  # the newest there is

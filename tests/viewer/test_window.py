@@ -117,3 +117,12 @@ def test_bad_input_is_one_line_before_any_window(trained_sample, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("avatar: error:"), result.stderr
     result = run_cli("view", trained_sample.root, "--mute", env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
     assert result.returncode != 0 and "xvfb-run" in result.stderr
+
+
+def test_mic_opens_live_and_hears_silence_without_a_microphone(trained_sample, tmp_path):
+    shot = tmp_path / "mic.png"
+    result = subprocess.run(_display_command() + [sys.executable, "-m", "avatar", "view", str(trained_sample.root), "--mic",
+                                                  "--size", str(SIZE), "--mute", "--screenshot", str(shot), "--after", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "source: microphone (null: no microphone" in result.stdout and shot.is_file()
