@@ -240,7 +240,7 @@ class Scene:
         curve = track.blink.copy() if controls.auto_blink else np.zeros(track.frames, np.float32)
         shape = self.blink_shape
         for start in controls.blinks_at:
-            a, b = max(0, start), min(track.frames, start + len(shape))
+            a, b = max(0, start), min(len(curve), start + len(shape))
             curve[a:b] = np.maximum(curve[a:b], shape[a - start: b - start])
         return curve
 
@@ -255,8 +255,8 @@ class Scene:
         w = position - i
         j = min(i + 1, track.frames - 1)
 
-        def at(values: np.ndarray) -> np.ndarray:
-            return (1 - w) * values[i] + w * values[j]
+        def at(values: np.ndarray) -> np.ndarray:  # (a live track outgrows its pre-made poses: they repeat)
+            return (1 - w) * values[i % len(values)] + w * values[j % len(values)]
 
         shown = self.blink_curve(controls) if controls.blinks_at or not controls.auto_blink else track.blink
         code = (at(track.codes) + (at(shown) - at(track.blink)) * self.blink_direction
