@@ -1,17 +1,20 @@
 """Live audio to motion: 16 kHz chunks in (any size), motion codes out, a fixed look-ahead behind.
 
-Every `hop_s` of new audio, the offline path (features, the generic prior, the person's map and adapter)
-runs again over a window of the last `context_s` seconds and what has arrived since, and the frames whose
-time is at least `lookahead_s` older than the newest sample are final and come out. A frame therefore
-never depends on audio more than `lookahead_s` after it: that is the look-ahead, and with the time one
-hop takes to compute it is the latency a listener sees (`benchmarks/viewer.py` measures it).
+Every `hop_s` of new audio, the recogniser runs over the audio since the last final frame (with
+`recogniser_context_s` before it), and the prior, the person's map and adapter run over `context_s` of final
+frames plus those fresh ones; the frames whose time is at least `lookahead_s` older than the newest sample
+become final and come out. A frame therefore never depends on audio more than `lookahead_s` plus one hop
+after it; with the time a hop takes to compute, that is the latency a listener sees (`benchmarks/viewer.py`
+measures it).
 
 What differs from the offline path, by necessity: loudness is measured against the levels of what has been
-heard so far (offline: the whole clip's), the recogniser and the adapter see `lookahead_s` of future instead
-of all of it, and blinks are generated ahead at the person's rate. The head stays at rest (generated head
-motion is chosen per two-second stretch of speech, which live audio does not have yet).
+heard so far (offline: the whole clip's), the recogniser and the adapter see the look-ahead of future instead
+of all of it, and blinks are generated ahead at the person's rate. The head motion is not made here
+(generated head motion is chosen per two-second stretch of speech, which live audio does not have yet).
 """
 from __future__ import annotations
+
+import collections
 
 import numpy as np
 
@@ -46,8 +49,9 @@ class LiveMotion:
         self.final_first = 0
         self.emitted = 0  # frames final and given out
         self.blink = np.zeros(0, np.float32)  # the blink channel, generated ahead
-        self.energy: list[float] = []  # of every emitted frame: the loudness levels
-        self.mouth: list[np.ndarray] = []  # the prior's mouth channels of every emitted frame
+        history = int(HISTORY_S * fps)
+        self.energy: collections.deque = collections.deque(maxlen=history)  # of the emitted frames: loudness levels
+        self.mouth: collections.deque = collections.deque(maxlen=history)  # the prior's mouth channels of the emitted frames
 
     def _sample(self, frame: int) -> int:
         return int(round(frame * SAMPLE_RATE / self.fps))
@@ -93,7 +97,7 @@ class LiveMotion:
         while len(self.blink) < begin + n:
             self.blink = np.concatenate([self.blink, self.driver.blinks.generate(int(10 * self.fps), self.fps, self.rng)])
         new = slice(self.emitted - begin, ready - begin)
-        heard = np.concatenate([np.asarray(self.energy[-int(HISTORY_S * self.fps):], np.float32), inputs["energy"][new]])
+        heard = np.concatenate([np.asarray(self.energy, np.float32), inputs["energy"][new]])
         levels = speech_levels(heard if len(heard) >= MIN_LEVEL_S * self.fps else inputs["energy"])
         codes, mouth = self.driver.speech_codes(inputs["ppg"], self.tokens, inputs["energy"], inputs["pitch"], self.fps,
                                                 self.blink[begin: begin + n], self.mouth_scale, "closed", levels)
