@@ -182,7 +182,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from avatar.viewer.app import run_view
 
     return run_view(args.avatar, args.audio, args.text, args.voice, args.size, args.device, not args.mute,
-                    args.screenshot, args.after, args.mic, args.lookahead)
+                    args.screenshot, args.after, args.mic, args.lookahead, args.watch)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("render", help="render the avatar speaking an audio file, or replaying its own video")
-    p.add_argument("avatar", help="avatar folder with a trained avatar")
+    p.add_argument("avatar", help="avatar folder with a trained avatar (or, with --watch, one being fitted)")
     p.add_argument("--audio", help="speech to say: wav, flac, mp3, m4a or a video's sound, any voice or language")
     p.add_argument("--replay", action="store_true", help="drive it with the tracked motion of its own video")
     p.add_argument("--out", required=True,
@@ -265,13 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("view", help="the avatar talking live in a window: from a file, typed text, the microphone, or idle")
-    p.add_argument("avatar", help="avatar folder with a trained avatar")
+    p.add_argument("avatar", help="avatar folder with a trained avatar (or, with --watch, one being fitted)")
     p.add_argument("--audio", help="speech to say (any file `avatar render --audio` takes)")
     p.add_argument("--text", help="text to say, synthesised offline")
     p.add_argument("--voice", default="en-us", help="espeak-ng voice for --text (e.g. fr, de, cmn)")
     p.add_argument("--mic", action="store_true", help="drive it live from the microphone")
     p.add_argument("--lookahead", type=float, default=0.12,
                    help="--mic: seconds of audio the mouth waits for (more: closer to the offline motion, later)")
+    p.add_argument("--watch", action="store_true",
+                   help="follow a fit running in the folder: each new checkpoint replaces the model shown (default "
+                        "source: the video's own motion)")
     p.add_argument("--size", type=int, default=512, help="side of the rendered view in pixels")
     p.add_argument("--mute", action="store_true", help="no sound device: play on a silent clock")
     p.add_argument("--screenshot", help="open, play for --after seconds, save the window to this PNG and exit")

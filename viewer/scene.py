@@ -65,6 +65,7 @@ class Track:
     blink: np.ndarray  # [T] the generated blinks inside `codes`
     key: tuple = ()  # (mouth scale, head mode) it was driven with
     live: bool = False  # codes arrive while it plays (the microphone): never driven again
+    fixed: bool = False  # motion given frame by frame (the video's own): never driven again
 
     @property
     def frames(self) -> int:
@@ -130,30 +131,60 @@ def region_directions(data) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Scene:
-    def __init__(self, folder: AvatarFolder, device: torch.device, size: int):
+    """`watch`: follow a fit in the folder (`avatar view --watch`): its newest checkpoint now, later ones
+    through `use`."""
+
+    def __init__(self, folder: AvatarFolder, device: torch.device, size: int, watch=None):
         from avatar.data.avatar_data import AvatarData
-        from avatar.model.store import load_trained
         from avatar.motion.mapping import ALL_CHANNELS
-        from avatar.render.audio_render import load_driver
-        from avatar.render.frames import FrameRenderer
 
         self.folder, self.device, self.size = folder, torch.device(device), int(size)
-        trained = load_trained(folder, self.device)
-        data = AvatarData(folder, 0, basis=trained.basis, device=self.device)
-        self.fps = data.fps  # as the manifest has it (the video writer wants an exact rate)
-        self.camera = data.camera.resized(self.size, self.size)
-        from avatar.model.plate import resize_image
+        self.track: Track | None = None
+        self.driver = None
+        if watch is None:
+            from avatar.model.store import load_trained
+            from avatar.render.audio_render import load_driver
 
-        self.plate = resize_image(trained.plate(data.background), self.size, self.size).contiguous()
+            trained = load_trained(folder, self.device)
+            basis, first = trained.basis, None
+        else:
+            first = watch.load(self.device)
+            basis = first.basis
+        self.data = AvatarData(folder, 0, basis=basis, device=self.device)
+        self.fps = self.data.fps  # as the manifest has it (the video writer wants an exact rate)
+        self.camera = self.data.camera.resized(self.size, self.size)
         self.checker = checker(self.size, self.device)
-        self.renderer = FrameRenderer(trained.model, self.camera, self.plate)
-        self.driver = load_driver(folder, trained)
-        self.pivot = data.rest_pose[:3, 3].clone()  # orbit around the head
-        self.smile_direction, self.brow_direction = region_directions(data)
+        if first is None:
+            self._show_model(trained.model, trained.plate_residual)
+            self.driver, self.model_label = load_driver(folder, trained), "the trained avatar"
+        else:
+            self.use(first)
+        self.pivot = self.data.rest_pose[:3, 3].clone()  # orbit around the head
+        self.smile_direction, self.brow_direction = region_directions(self.data)
         self.blink_direction = self.driver.mapping.weights[ALL_CHANNELS.index("blink")].astype(np.float32)
         self.blink_shape = self.driver.blinks.shape
-        self.track: Track | None = None
         self.rest_codes = self.driver.mapping.codes(self._rest_channels(1))[0]
+
+    def _show_model(self, model, plate_residual) -> None:
+        from avatar.model.plate import learned_plate, resize_image
+        from avatar.render.frames import FrameRenderer
+
+        self.plate = resize_image(learned_plate(self.data.background, plate_residual), self.size, self.size).contiguous()
+        self.renderer = FrameRenderer(model, self.camera, self.plate)
+
+    def use(self, snapshot) -> None:
+        """Show a watched fit's model state (a `viewer.watch.Snapshot`). Until the fit has finished, speech drives
+        the avatar without the personal adapter (the fit trains it last); the finished avatar brings it."""
+        from avatar.motion.driver import Driver, fit_driver
+
+        self._show_model(snapshot.model, snapshot.plate_residual)
+        self.model_label = snapshot.label
+        if snapshot.final:
+            self.driver = Driver.load(self.folder)
+        elif self.driver is None:
+            self.driver = fit_driver(self.folder, self.data.motion.cpu().numpy(), self.data.rest_pose.cpu().numpy(), steps=0)
+        if self.track is not None and self.track.features is not None:
+            self.track.key = ()  # driven again, by the driver it has now
 
     # -- sources -----------------------------------------------------------------------------------
 
@@ -180,6 +211,19 @@ class Scene:
         silence = np.zeros(int(seconds * SAMPLE_RATE), np.float32)
         self.track = Track(Source(silence, silence, SAMPLE_RATE), None, *self._empty(count))
         return self._drive(controls)
+
+    def set_video(self) -> Track:
+        """The video's own motion (every frame's tracked code, head pose and torso) with its sound: what a
+        watched fit is compared against. Not driven, so the mouth-motion and head-motion controls pass it by."""
+        from avatar.audio import SAMPLE_RATE
+        from avatar.audio.io import load_audio
+
+        wave = load_audio(self.folder.audio, SAMPLE_RATE)
+        data = self.data
+        count = len(data.motion)
+        self.track = Track(Source(wave, wave, SAMPLE_RATE), None, data.motion.cpu().numpy(), data.head_pose.cpu().numpy(),
+                           data.torso.cpu().numpy(), np.zeros(count, np.float32), key=("video",), fixed=True)
+        return self.track
 
     def set_live(self, controls: Controls, seconds: float = 600.0) -> Track:
         """A track the live path fills (`extend_live`): small head motion, blinks inside the codes it gets."""
@@ -247,9 +291,9 @@ class Scene:
     def inputs(self, position: float, controls: Controls) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(motion code [D], head pose [4, 4], torso signal [4]) at `position` (frames, fractional: motion is
         interpolated between frames, so the window can show more frames per second than the video had)."""
-        if not self.track.live and self.track.key != (controls.mouth_scale, controls.head):
-            self._drive(controls)
         track = self.track
+        if not (track.live or track.fixed) and track.key != (controls.mouth_scale, controls.head):
+            self._drive(controls)
         position = float(np.clip(position, 0, track.frames - 1))
         i = min(int(position), track.frames - 2) if track.frames > 1 else 0
         w = position - i

@@ -42,7 +42,7 @@ class Stats:
 
 class Window:
     def __init__(self, worker: RenderWorker, playback: Playback, title: str, controls: Controls | None = None,
-                 voice: str = "en-us"):
+                 voice: str = "en-us", watch=None):
         self.worker, self.playback, self.scene = worker, playback, worker.scene
         self.controls = controls or Controls()
         self.voice = voice  # what the Speak box speaks with
@@ -57,6 +57,9 @@ class Window:
         self._mouse = None
         self._screenshot: tuple[Path, int] | None = None  # (file, ticks to wait for the frame buffer)
         self._loading = None  # the future of a source being prepared
+        self.watch = watch  # a `viewer.watch.FitWatch` to follow, or None
+        self._reloading = None  # the future of a watched model state being loaded
+        self._looked = time.perf_counter()  # when the watched folder was last looked at
         self._drawn = 0.0  # when the window was last drawn
         self.closed = False
         self._build(title)
@@ -183,6 +186,26 @@ class Window:
         self.stats = Stats()
         self.say("")
 
+    def _follow(self) -> None:
+        """Watching a fit: every few seconds, load a newer model state on the render thread; show it when loaded."""
+        from .watch import CHECK_S
+
+        if self._reloading is not None:
+            if self._reloading.done():
+                error, self._reloading = self._reloading.exception(), None
+                self.say(f"could not read the newest checkpoint yet ({error}); trying again" if error
+                         else f"showing {self.scene.model_label}")
+                if error is None:
+                    print(f"model: {self.scene.model_label}", flush=True)
+                self.requested = None  # render the current moment again, with the new model
+            return
+        now = time.perf_counter()
+        if now - self._looked >= CHECK_S:
+            self._looked = now
+            if self.watch.changed():
+                watch = self.watch
+                self._reloading = self.worker.submit(lambda scene: scene.use(watch.load(scene.device)))
+
     def record(self, path: Path) -> None:
         from .sources import record_track
 
@@ -232,6 +255,8 @@ class Window:
         self._drag()
         if self._loading is not None and self._loading.done():
             self._switch_source()
+        if self.watch is not None:
+            self._follow()
         clock = self.playback.position()
         playing = self.playback.playing
         fresh = self._show(clock, playing)
@@ -246,7 +271,8 @@ class Window:
         t = self.stats.timings
         dpg.set_value("readout", f"{self.stats.fps():.1f} FPS shown, {self.stats.dropped} dropped\n"
                                  + " · ".join(f"{k} {t[k]:.1f} ms" for k in ("motion", "deform", "rasterise", "display") if k in t)
-                                 + f"\nsound: {self.playback.backend}" + (" (no sound device: silent clock)" if self.playback.silent else ""))
+                                 + f"\nsound: {self.playback.backend}" + (" (no sound device: silent clock)" if self.playback.silent else "")
+                                 + (f"\nmodel: {self.scene.model_label}" if self.watch is not None else ""))
         dpg.set_value("status", self.status)
         dpg.render_dearpygui_frame()
         self._drawn = time.perf_counter()

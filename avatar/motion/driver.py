@@ -128,7 +128,8 @@ class Driver:
 
 
 def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, seed: int = 0, steps: int = 800) -> Driver:
-    """The person's driver from their preprocessed folder and motion codes [T, D] (those the avatar was trained on)."""
+    """The person's driver from their preprocessed folder and motion codes [T, D] (those the avatar was trained on);
+    `steps` 0: the generic prior through the person's map alone, no adapter (seconds, not minutes)."""
     from avatar.io_utils import load_npz
 
     manifest = json.loads(folder.manifest.read_text())
@@ -147,8 +148,10 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     # The adapter learns what the prior misses: the tracked code minus the code the prior's mouth (plus the
     # true blinks) maps to. Pauses are learned too (for `pauses="person"`); `closed` switches it off there.
     base = mapping.codes(np.concatenate([mouth, mapping.normalise(channels)[:, -1:]], 1))
-    adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test),
-                                    weights=valid.astype(np.float32), steps=steps, seed=seed)
+    adapter, report = None, None
+    if steps > 0:
+        adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test),
+                                        weights=valid.astype(np.float32), steps=steps, seed=seed)
     torso = torso_signal(folder, manifest["width"])[0][train[0]:train[1]]
     poses = PoseLibrary(tracking["head_pose"][train[0]:train[1]].astype(np.float32), loudness(features["energy"])[train[0]:train[1]],
                         rest_pose.astype(np.float32), fps, torso)
@@ -156,7 +159,9 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     return Driver(mapping, adapter, dims, blinks, poses, summary)
 
 
-def _report(report: AdapterReport, blinks: BlinkStats) -> dict:
+def _report(report: AdapterReport | None, blinks: BlinkStats) -> dict:
+    if report is None:
+        return {"blink_rate_per_min": round(blinks.rate_per_min, 2)}
     return {"adapter_validation_error": round(report.validation_error, 5),
             "prior_only_validation_error": round(report.prior_validation_error, 5),
             "adapter_train_error": round(report.train_error, 5), "adapter_best_step": report.steps,

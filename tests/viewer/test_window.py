@@ -126,3 +126,23 @@ def test_mic_opens_live_and_hears_silence_without_a_microphone(trained_sample, t
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "source: microphone (null: no microphone" in result.stdout and shot.is_file()
+
+
+def test_watch_opens_on_the_checkpoint_and_picks_up_the_finished_avatar(fitting, tmp_path):
+    folder, finished = fitting
+    shot = tmp_path / "watch.png"
+    view = subprocess.Popen(_display_command() + [sys.executable, "-m", "avatar", "view", str(folder.root), "--watch",
+                                                  "--size", str(SIZE), "--mute", "--screenshot", str(shot), "--after", "8"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in view.stdout:  # the window is up once it names the model it shows
+        lines.append(line)
+        if line.startswith("model: checkpoint at step"):
+            break
+    for path in finished.iterdir():  # the fit ends
+        shutil.move(path, folder.model / path.name)
+    out, err = view.communicate(timeout=300)
+    lines.append(out)
+    assert view.returncode == 0, err[-2000:]
+    text = "".join(lines)
+    assert "source: the video's own motion" in text and "model: the trained avatar" in text and shot.is_file()
