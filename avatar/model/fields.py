@@ -5,8 +5,9 @@ through a small MLP to offsets of position, rotation, scale and colour. Its firs
 position part and a motion part, so a renderer can compute the position part once per Gaussian and
 pay only for the rest each frame.
 
-`TorsoField`: the torso Gaussians' offsets from the head pose (so the neck follows the head) and the
-torso signal (how the shoulders moved), from a low-frequency encoding of their camera-space position.
+`TorsoField`: the torso Gaussians' offsets, linear in the head pose (so the neck follows the head) and the
+torso signal (how the shoulders moved), with weights from a low-frequency encoding of their camera-space
+position.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from avatar.ops import HashTriplaneSpec, hash_triplane_encode
 
 OFFSETS = 13  # 3 position, 4 rotation (quaternion residual), 3 log-scale, 3 colour
 TORSO_SIGNAL = 4  # (dx, dy) of the left and right torso halves, fractions of the frame side
+TORSO_INPUTS = 1 + 6 + TORSO_SIGNAL  # constant, head pose features, torso signal
 
 
 class ExpressionField(nn.Module):
@@ -60,20 +62,30 @@ def pose_features(rotvec: Tensor, translation: Tensor) -> Tensor:
 
 
 class TorsoField(nn.Module):
+    """Offsets of the torso Gaussians that are linear in the head pose and the torso signal, with weights that
+    vary smoothly over the torso: offset(x) = B(x) [1, pose, signal]. Linear, because held-out and generated
+    frames move the shoulders further than the training frames did (clip 04's held-out tail shifts them twice
+    as far), and a field that is linear in its inputs carries the trained motion on; an MLP of the signal
+    bends back outside what it saw. B depends on the position alone, so a renderer evaluates it once."""
+
     def __init__(self, centre: Tensor, extent: float, width: int = 32, frequencies: int = 2):
         super().__init__()
         self.register_buffer("centre", centre.float().reshape(3))
         self.register_buffer("extent", torch.tensor(float(extent), device=self.centre.device))
         self.frequencies = frequencies
-        inputs = 3 + 6 * frequencies + 6 + TORSO_SIGNAL
-        self.layers = nn.Sequential(nn.Linear(inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 3))
+        self.layers = nn.Sequential(nn.Linear(3 + 6 * frequencies, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                                    nn.Linear(width, 3 * TORSO_INPUTS))
         nn.init.zeros_(self.layers[-1].weight)
         nn.init.zeros_(self.layers[-1].bias)
 
-    def forward(self, means: Tensor, pose: Tensor, torso: Tensor) -> Tensor:
-        """means [N, 3] camera space, pose [6] from `pose_features`, torso [4] signal (fractions of the frame)
-        -> [N, 3] offsets (centimetres)."""
+    def basis(self, means: Tensor) -> Tensor:
+        """means [N, 3] camera space -> [N, 3, TORSO_INPUTS] the offset per unit of each input (centimetres)."""
         x = (means - self.centre) / self.extent
         bands = [x] + [f(x * (2.0**k) * torch.pi) for k in range(self.frequencies) for f in (torch.sin, torch.cos)]
-        inputs = torch.cat(bands + [pose.expand(len(means), 6), (20.0 * torso).expand(len(means), TORSO_SIGNAL)], 1)
-        return 2.0 * self.layers(inputs)
+        return 2.0 * self.layers(torch.cat(bands, 1)).view(len(means), 3, TORSO_INPUTS)
+
+    def forward(self, means: Tensor, pose: Tensor, torso: Tensor, basis: Tensor | None = None) -> Tensor:
+        """means [N, 3] camera space, pose [6] from `pose_features`, torso [4] signal (fractions of the frame)
+        -> [N, 3] offsets (centimetres); `basis` is `self.basis(means)` when the caller has it."""
+        inputs = torch.cat([pose.new_ones(1), pose, 20.0 * torso])
+        return (self.basis(means) if basis is None else basis) @ inputs

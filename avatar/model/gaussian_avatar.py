@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -23,6 +24,14 @@ DEFORM_MIN_Z = -3.0  # centimetres, head frame: in front of the ears
 DEFORM_MAX_Y = 9.0  # below the top of the head
 CPU = torch.device("cpu")
 PRUNE_VIEWS = 64  # training frames, evenly spaced, that decide which Gaussians are never seen
+
+
+class Prepared(NamedTuple):
+    """What a trained avatar's frames share: valid while the Gaussians' positions do not change."""
+
+    index: Tensor  # [M] the deformable head Gaussians
+    features: Tensor  # [M, width] position part of the expression field's first layer
+    torso_basis: Tensor  # [Nt, 3, TORSO_INPUTS] the torso field's weights at the torso Gaussians
 
 
 @dataclass
@@ -117,11 +126,9 @@ class GaussianAvatar(AvatarModel):
         means = self.head.means.detach()
         return torch.nonzero((means[:, 2] > DEFORM_MIN_Z) & (means[:, 1] < DEFORM_MAX_Y), as_tuple=True)[0]
 
-    def prepare(self) -> tuple[Tensor, Tensor]:
-        """(indices, position part of the field's first layer) of the deformable head Gaussians: valid while
-        the head means do not change (a trained avatar)."""
+    def prepare(self) -> Prepared:
         index = self.deformable()
-        return index, self.expression.encode(self.head.means[index])
+        return Prepared(index, self.expression.encode(self.head.means[index]), self.torso_field.basis(self.torso.means))
 
     def torso_shift(self, means: Tensor, torso: Tensor) -> Tensor:
         """[N, 3] camera-space motion of torso Gaussians at `means` [N, 3] that the torso signal [4] (image
@@ -135,12 +142,16 @@ class GaussianAvatar(AvatarModel):
         return torch.stack([shift[:, 0] * z / fx_w, shift[:, 1] * z / fy_h, torch.zeros_like(z)], 1)
 
     def posed(self, motion: Tensor, head_pose: Tensor, deform: bool = True, move_torso: bool = True,
-              prepared: tuple[Tensor, Tensor] | None = None, torso: Tensor | None = None) -> Posed:
+              prepared: Prepared | None = None, torso: Tensor | None = None) -> Posed:
         """Camera-space Gaussians for one frame."""
         head = self.head
         offsets = {}
         if deform:
-            index, features = prepared if prepared is not None else self.prepare()
+            if prepared is None:
+                index = self.deformable()
+                features = self.expression.encode(head.means[index])
+            else:
+                index, features = prepared.index, prepared.features
             moved = self.expression.offsets(features, motion)
             n = len(head)
             identity = torch.tensor([1.0, 0.0, 0.0, 0.0], device=head.means.device).expand(n, 4)
@@ -157,7 +168,8 @@ class GaussianAvatar(AvatarModel):
         if move_torso and len(self.torso):
             signal = torso if torso is not None else torso_means.new_zeros(4)
             torso_means = (torso_means + self.torso_shift(torso_means.detach(), signal)
-                           + self.torso_field(torso_means, self.head_pose_features(head_pose), signal))
+                           + self.torso_field(torso_means, self.head_pose_features(head_pose), signal,
+                                              None if prepared is None else prepared.torso_basis))
         ones, zeros = head_rgb.new_ones(len(head), 1), head_rgb.new_zeros(len(self.torso), 1)
         return Posed(
             means=torch.cat([posed_head.means, torso_means]),
@@ -174,7 +186,7 @@ class GaussianAvatar(AvatarModel):
 
     def render(self, motion: Tensor, head_pose: Tensor, camera: Camera, background: Tensor, *,
                torso: Tensor | None = None, stage: int | None = None,
-               prepared: tuple[Tensor, Tensor] | None = None, parts: frozenset[str] = PARTS) -> GaussianRendered:
+               prepared: Prepared | None = None, parts: frozenset[str] = PARTS) -> GaussianRendered:
         """Stages: 0 the static head (and still torso), 1 adds the expression field, 2 and on the torso's motion."""
         deform, move_torso = stage is None or stage >= 1, stage is None or stage >= 2
         start = time.perf_counter()

@@ -19,7 +19,7 @@ from avatar.motion.code import ExpressionBasis
 
 WEIGHTS = "avatar.safetensors"
 CONFIG = "config.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the torso field is linear in the head pose and the torso signal
 
 
 @dataclass
