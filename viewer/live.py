@@ -3,7 +3,9 @@ path on a thread of their own; the motion codes it gives join the scene's live t
 
 The window's clock for a live source is wall time since the first sample, less a fixed playout delay: the
 look-ahead, one hop and a margin for computing it. Frames are shown at that steady pace; if the live path
-falls behind, the newest motion it has is shown and the latency grows (the benchmark measures it).
+falls behind, the newest motion it has is shown and the latency grows (the benchmark measures it). While a
+live source plays, the renderer runs on one thread: on two cores, a renderer on both starves the hops, which
+then fall behind and the latency grows; on one, the frames come a little slower and the motion in time.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import numpy as np
 from avatar.audio import SAMPLE_RATE
 
 MARGIN_S = 0.06  # time allowed to compute one hop
+RENDER_THREADS = 1  # live, the renderer keeps to one core: the other computes the hops in time
 
 
 class LiveClock:
@@ -59,6 +62,10 @@ class LiveFeed:
         self.scene = scene
         self.motion = LiveMotion(scene.driver, preprocessed_config(scene.folder).audio, scene.fps, lookahead_s, hop_s)
         self.clock = LiveClock(lookahead_s + hop_s + MARGIN_S, lambda: max(scene.live_frames - 1, 0) / scene.fps)
+        import torch
+
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(min(RENDER_THREADS, self._threads))
         self.chunks: queue.Queue = queue.Queue()
         self.hop_ms: list[float] = []  # compute time of each hop that gave frames
         self._thread = threading.Thread(target=self._run, name="avatar-live", daemon=True)
@@ -71,8 +78,11 @@ class LiveFeed:
         self.chunks.put(samples)
 
     def close(self) -> None:
+        import torch
+
         self.chunks.put(None)
         self._thread.join(timeout=60)  # what was put is computed first
+        torch.set_num_threads(self._threads)
 
     def _run(self) -> None:
         from avatar.audio import phonemes

@@ -50,7 +50,8 @@ class Window:
         self.size = self.scene.size
         self.stats = Stats()
         self.pending: list[tuple] = []  # (clock seconds, controls, frame) rendered ahead, waiting for their time
-        self.requested: tuple[float, Controls] | None = None
+        self.requested: tuple[float, Controls] | None = None  # what the window asked for last
+        self._planned: tuple[float, Controls] | None = None  # what the render thread planned last, playing
         self.shown: tuple | None = None  # (clock seconds, controls, frame) on screen now
         self.history: collections.deque = collections.deque(maxlen=4000)  # (wall time, video frame) of each frame shown
         self.status = ""
@@ -63,6 +64,7 @@ class Window:
         self._drawn = 0.0  # when the window was last drawn
         self.closed = False
         self._build(title)
+        worker.planner = self._plan
 
     # -- layout ------------------------------------------------------------------------------------
 
@@ -197,7 +199,7 @@ class Window:
                          else f"showing {self.scene.model_label}")
                 if error is None:
                     print(f"model: {self.scene.model_label}", flush=True)
-                self.requested = None  # render the current moment again, with the new model
+                self.requested = self._planned = None  # render the current moment again, with the new model
             return
         now = time.perf_counter()
         if now - self._looked >= CHECK_S:
@@ -309,22 +311,34 @@ class Window:
             self.history.append((time.perf_counter(), frame.position))
         return bool(ready)
 
+    def _plan(self) -> tuple[float, Controls] | None:
+        """The next frame to render while a file plays (asked by the render thread as soon as it is free): the
+        one due when it will be done, after any frame still waiting. Paused or live: none (`_schedule` asks)."""
+        if self.live or not self.playback.playing or self._loading is not None:
+            return None
+        pending = list(self.pending)
+        if len(pending) >= 2 or self.worker.waiting:
+            return None
+        due = self.playback.position() + self.worker.render_seconds + TICK_S
+        if pending:
+            due = max(due, pending[-1][0] + TICK_S)
+        planned = (round(min(due, max(self.playback.duration - 1e-3, 0.0)), 4), self.controls)
+        if planned == self._planned:  # the end of the source: it is rendered already
+            return None
+        self._planned = planned
+        return planned
+
     def _schedule(self, clock: float, playing: bool) -> None:
-        """Keep the render thread busy while playing: the next frame is the one due when it will be done (and
-        after any frame still waiting); paused, render only when the controls or the position change."""
-        if not self.worker.idle:
+        """Paused, render when the controls or the position change; live, the newest moment the live path has
+        given (playing a file, the render thread plans its own frames: `_plan`)."""
+        if not self.worker.idle or (playing and not self.live):
             return
         due = clock
-        if playing:
-            due = clock + self.worker.render_seconds + TICK_S
-            if self.pending:
-                due = max(due, self.pending[-1][0] + TICK_S)
-        due = min(due, max(self.playback.duration - 1e-3, 0.0))
         if self.live:  # nothing newer than the motion the live path has given
-            due = min(due, self.playback.available())
+            due = min(clock + self.worker.render_seconds + TICK_S, self.playback.available())
+        due = min(due, max(self.playback.duration - 1e-3, 0.0))
         wanted = (round(due, 4), self.controls)
-        fresh = wanted != self.requested
-        if (playing and len(self.pending) < 2 and (fresh or not self.live)) or (not playing and fresh):
+        if wanted != self.requested and (not playing or len(self.pending) < 2):
             self.worker.request(*wanted)
             self.requested = wanted
 

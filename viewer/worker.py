@@ -1,7 +1,9 @@
 """The render thread: owns the `Scene`, renders what the window last asked for, hands over the newest frame.
 
 The window never waits on it. A request names a clock time (seconds into the source) and the controls;
-a newer request replaces an older one that has not started. Jobs (a new source, a recording) run on the
+a newer request replaces an older one that has not started. While a source plays, the thread asks the
+window's `planner` for its next frame itself as soon as one is done, so it never waits for the window to
+finish drawing before it starts the next. Jobs (a new source, a recording) run on the
 same thread, between frames, so the scene is only ever touched from here. The kernels release the GIL, so
 the window stays responsive while a frame renders.
 """
@@ -15,10 +17,13 @@ import numpy as np
 
 from .scene import Controls, Frame, Scene
 
+PLAN_WAIT_S = 0.004  # how long the thread waits before asking the planner again
+
 
 class RenderWorker:
     def __init__(self, scene: Scene):
         self.scene = scene
+        self.planner = None  # () -> (seconds, controls) of the next frame to render unasked, or None
         self._lock = threading.Condition()
         self._request: tuple[float, Controls] | None = None
         self._jobs: list[tuple[object, tuple, Future]] = []
@@ -48,6 +53,12 @@ class RenderWorker:
         with self._lock:
             return not self._busy and self._request is None and not self._jobs
 
+    @property
+    def waiting(self) -> bool:
+        """A finished frame is waiting for `take`."""
+        with self._lock:
+            return self._newest is not None
+
     def take(self) -> tuple[float, Controls, Frame] | None:
         """(clock seconds, controls, frame) of the newest finished frame, once; None if none since the last call."""
         with self._lock:
@@ -60,26 +71,46 @@ class RenderWorker:
             self._lock.notify()
         self._thread.join(timeout=10)
 
+    def _next(self):
+        """("job", job), ("frame", request), ("idle", None) or None (stop): what to do next."""
+        with self._lock:
+            while not self._stop and self._request is None and not self._jobs:
+                if self.planner is not None:
+                    break
+                self._lock.wait()
+            if self._stop:
+                return None
+            if self._jobs:
+                self._busy = True
+                return "job", self._jobs.pop(0)
+            if self._request is not None:
+                request, self._request, self._busy = self._request, None, True
+                return "frame", request
+        planned = self.planner()
+        with self._lock:
+            if planned is None or self._request is not None or self._jobs:
+                self._lock.wait(timeout=PLAN_WAIT_S)  # nothing to plan now (paused, or far enough ahead)
+                return "idle", None
+            self._busy = True
+            return "frame", planned
+
     def _run(self) -> None:
         while True:
-            with self._lock:
-                while not self._stop and self._request is None and not self._jobs:
-                    self._lock.wait()
-                if self._stop:
-                    return
-                job, request = (self._jobs.pop(0), None) if self._jobs else (None, self._request)
-                if job is None:
-                    self._request = None
-                self._busy = True
+            step = self._next()
+            if step is None:
+                return
+            what, task = step
+            if what == "idle":
+                continue
             try:
-                if job is not None:
-                    fn, args, future = job
+                if what == "job":
+                    fn, args, future = task
                     try:
                         future.set_result(fn(self.scene, *args))
                     except BaseException as exc:  # handed to whoever waits on the job
                         future.set_exception(exc)
                     continue
-                seconds, controls = request
+                seconds, controls = task
                 start = time.perf_counter()
                 frame = self.scene.render(seconds * self.scene.fps, controls)
                 frame.texture = frame.image.astype(np.float32).ravel() * (1 / 255)

@@ -86,16 +86,22 @@ def extract_features(wave: np.ndarray, num_frames: int, fps: float, settings: "A
     was preprocessed with, so that rendering sees what training saw)."""
     import librosa
 
-    mel_bins = settings.mel_bins
+    wave = np.asarray(wave, dtype=np.float32)
+    mel_power = librosa.feature.melspectrogram(y=wave, sr=SAMPLE_RATE, n_fft=512, hop_length=MEL_HOP, win_length=400,
+                                               n_mels=settings.mel_bins, fmin=20, fmax=7600, center=True).T
+    # With centring, mel row j is centred on j * hop: it covers [j - 1/2, j + 1/2) hops.
+    mel = average_to_frames(np.log(mel_power + 1e-6), SAMPLE_RATE / MEL_HOP, num_frames, fps, offset_s=-0.5 * MEL_HOP / SAMPLE_RATE)
+    return AudioFeatures(mel=mel, **driver_features(wave, num_frames, fps, settings))
+
+
+def driver_features(wave: np.ndarray, num_frames: int, fps: float, settings: "AudioConfig") -> dict[str, np.ndarray]:
+    """The features the motion driver reads ({"ppg", "energy", "pitch"}, as in `extract_features`): all the
+    live path computes each hop."""
     wave = np.asarray(wave, dtype=np.float32)
     ppg = average_to_frames(phonemes.posteriorgram(wave, settings.chunk_s), phonemes.RATE, num_frames, fps)
     ppg /= np.maximum(ppg.sum(1, keepdims=True), 1e-8)
-    mel_power = librosa.feature.melspectrogram(y=wave, sr=SAMPLE_RATE, n_fft=512, hop_length=MEL_HOP, win_length=400,
-                                               n_mels=mel_bins, fmin=20, fmax=7600, center=True).T
-    # With centring, mel row j is centred on j * hop: it covers [j - 1/2, j + 1/2) hops.
-    mel = average_to_frames(np.log(mel_power + 1e-6), SAMPLE_RATE / MEL_HOP, num_frames, fps, offset_s=-0.5 * MEL_HOP / SAMPLE_RATE)
     f0 = pitch_track(wave, settings.pitch_min_hz, settings.pitch_max_hz)
     voiced = average_to_frames((f0 > 0).astype(np.float32), SAMPLE_RATE / PITCH_HOP, num_frames, fps, -0.5 * PITCH_HOP / SAMPLE_RATE)
     f0_sum = average_to_frames(f0, SAMPLE_RATE / PITCH_HOP, num_frames, fps, -0.5 * PITCH_HOP / SAMPLE_RATE)
     pitch = np.where(voiced >= 0.5, f0_sum / np.maximum(voiced, 1e-6), 0.0).astype(np.float32)
-    return AudioFeatures(ppg=ppg, mel=mel, energy=frame_energy(wave, num_frames, fps), pitch=pitch)
+    return {"ppg": ppg, "energy": frame_energy(wave, num_frames, fps), "pitch": pitch}

@@ -78,7 +78,7 @@ class LiveMotion:
         return np.zeros((0, len(self.driver.mapping.bias)), np.float32)
 
     def _run(self, ready: int) -> np.ndarray:
-        from avatar.audio.features import extract_features
+        from avatar.audio.features import driver_features
 
         self.computed_at = self.heard
         if ready <= self.emitted:
@@ -87,7 +87,7 @@ class LiveMotion:
         start = max(self.first, self.emitted - self.recogniser_context)
         window = self.audio[self._sample(start) - self._sample(self.first):]
         count = int(np.floor(len(window) / SAMPLE_RATE * self.fps))
-        fresh = extract_features(window, count, self.fps, self.settings).arrays()
+        fresh = driver_features(window, count, self.fps, self.settings)
         # 2. The prior and adapter over final frames before and the fresh ones (the look-ahead among them).
         begin = max(self.final_first, self.emitted - self.context)
         keep = slice(begin - self.final_first, self.emitted - self.final_first)
