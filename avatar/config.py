@@ -179,9 +179,9 @@ class TrainConfig:
     """Fraction of the iterations after which the set of Gaussians stays fixed."""
     densify_grad: float = 0.0003
     """Mean screen-space gradient of a Gaussian's centre above which it is cloned or split."""
-    prune_weight: float = 0.5
+    prune_weight: float = 1.5
     """When densification ends, Gaussians that add less than this many pixels' worth of colour (at 512 x 512) to
-    every one of 64 training frames are removed: faster renders, same images (0: keep them)."""
+    every one of 64 training frames are removed: faster renders, nearly the same images (0: keep them)."""
     motion_noise: float = 0.2
     """Noise added to each training step's motion code: a normal draw per coefficient with this fraction of the
     coefficient's spread over the training frames as its standard deviation. The field then cannot lean on the

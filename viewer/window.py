@@ -64,7 +64,7 @@ class Window:
         self._drawn = 0.0  # when the window was last drawn
         self.closed = False
         self._build(title)
-        worker.planner = self._plan
+        worker.plan_with(self._plan)
 
     # -- layout ------------------------------------------------------------------------------------
 

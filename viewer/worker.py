@@ -34,6 +34,12 @@ class RenderWorker:
         self._thread = threading.Thread(target=self._run, name="avatar-render", daemon=True)
         self._thread.start()
 
+    def plan_with(self, planner) -> None:
+        """Render what `planner()` names ((seconds, controls) or None) whenever there is nothing else to do."""
+        with self._lock:
+            self.planner = planner
+            self._lock.notify()
+
     def request(self, seconds: float, controls: Controls) -> None:
         """Render the frame at `seconds` into the source with `controls` (replacing any request not yet started)."""
         with self._lock:

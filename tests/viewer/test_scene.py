@@ -169,3 +169,24 @@ def test_live_feed_fills_the_live_track(trained_sample):
     assert expected - 4 <= scene.live_frames <= expected
     assert feed.clock.available() == (scene.live_frames - 1) / scene.fps
     assert scene.render(1e6, Controls()).position == scene.live_frames - 1  # the newest there is
+
+
+def test_the_render_thread_renders_what_its_planner_names_unasked(scene):
+    import time
+
+    from avatar.viewer.worker import RenderWorker
+
+    worker = RenderWorker(scene)
+    try:
+        time.sleep(0.2)  # the thread is waiting for work by now
+        planned = iter([(0.2, Controls(head="still")), (0.4, Controls(head="still"))])
+        worker.plan_with(lambda: None if worker.waiting else next(planned, None))  # as the window's planner
+        deadline, seen = time.perf_counter() + 60, []
+        while len(seen) < 2 and time.perf_counter() < deadline:
+            taken = worker.take()
+            if taken is not None:
+                seen.append(taken[0])
+            time.sleep(0.01)
+        assert seen == [0.2, 0.4]
+    finally:
+        worker.close()
