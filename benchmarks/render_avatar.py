@@ -60,15 +60,17 @@ def main() -> None:
         folder = args.avatar or quick_avatar(Path(tmp))
         at_512 = measure(folder, 512, device)
         own = json.loads((folder / "model" / "config.json").read_text())["info"]["resolution"]
-        print(json.dumps({
+        result = {
             "avatar": str(args.avatar) if args.avatar else "built-in sample, quick fit",
             "fps_512": at_512["fps"],
             "ms_per_frame_512": at_512["ms_per_frame"],
             "sizes": at_512["sizes"],
-            f"fps_{own}": measure(folder, own, device)["fps"],
             "device": str(device),
             "threads": os.cpu_count(),
-        }, indent=2))
+        }
+        if own != 512:  # and at the avatar's own resolution
+            result[f"fps_{own}"] = measure(folder, own, device)["fps"]
+        print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
