@@ -14,6 +14,7 @@ import threading
 import time
 
 import numpy as np
+import torch
 
 from avatar.audio import SAMPLE_RATE
 
@@ -62,8 +63,6 @@ class LiveFeed:
         self.scene = scene
         self.motion = LiveMotion(scene.driver, preprocessed_config(scene.folder).audio, scene.fps, lookahead_s, hop_s)
         self.clock = LiveClock(lookahead_s + hop_s + MARGIN_S, lambda: max(scene.live_frames - 1, 0) / scene.fps)
-        import torch
-
         self._threads = torch.get_num_threads()
         torch.set_num_threads(min(RENDER_THREADS, self._threads))
         self.chunks: queue.Queue = queue.Queue()
@@ -78,8 +77,6 @@ class LiveFeed:
         self.chunks.put(samples)
 
     def close(self) -> None:
-        import torch
-
         self.chunks.put(None)
         self._thread.join(timeout=60)  # what was put is computed first
         torch.set_num_threads(self._threads)
