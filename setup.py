@@ -13,7 +13,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["avatar", "avatar.*"]) + ["avatar.recipes", "avatar.cuda_ext", "avatar.viewer"],
     package_dir={"avatar.recipes": "recipes", "avatar.cuda_ext": "cuda_ext", "avatar.viewer": "viewer"},
-    package_data={"avatar.recipes": ["*.yaml"], "avatar.cuda_ext": ["csrc/*", "*.py"]},
+    package_data={"avatar.recipes": ["*.yaml"], "avatar.motion": ["prior.safetensors", "prior.json"], "avatar.cuda_ext": ["csrc/*", "*.py"]},
     install_requires=[
         # torch is pinned by the Makefile, which installs it first (see README): a plain `torch`
         # requirement resolved on its own would pull a multi-GB CUDA build.

@@ -191,7 +191,7 @@ class TrainConfig:
     learn_colour: bool = True
     """Learn a per-frame colour correction (exposure, white balance) of training frames in the last stage; renders
     and eval never use it."""
-    adapter_steps: int = 800
+    adapter_steps: int = 400
     """Training steps of the personal audio-to-motion adapter (fitted after the avatar)."""
     checkpoint_minutes: float = 5.0
     """Minutes between checkpoints (and on Ctrl-C)."""

@@ -119,9 +119,13 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
 def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker_landmarks: np.ndarray,
                           found: np.ndarray) -> dict:
     """The test frames rendered from the test audio alone (through the person's driver, with the tracked
-    head poses so mouths line up): mouth-opening correlation and lip LMD against the real frames, and the
-    lip contrast d' of the rendered frames. The main figures hold the mouth in pauses as the person did
-    (`--pauses person`: this is their own recording); `closed_pauses` has the same for the default."""
+    head poses so mouths line up): mouth-opening correlation and lip LMD against the real frames, the lip
+    contrast d' of the rendered frames, and per mouth channel the r between the driven motion and the tracked
+    one (`channels_r`). The main figures hold the mouth in pauses as the person did (`--pauses person`: this
+    is their own recording); `closed_pauses` has the same for the default; `prior_only` and `hand_prior_only`
+    drive without the personal adapter (the learned prior, the hand-written one) through the person's map."""
+    from dataclasses import replace
+
     import torch
 
     from avatar.audio import SAMPLE_RATE
@@ -130,6 +134,7 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
     from avatar.eval.lipsync import lip_contrast, phoneme_centres
     from avatar.eval.metrics import mouth_landmark_distance, mouth_opening
     from avatar.model_files import model_path
+    from avatar.motion.mapping import channel_correlations, tracked_channels
     from avatar.preprocess.mediapipe_tasks import FaceLandmarker, opened
     from avatar.render.audio_render import load_driver, speech_features
     from avatar.render.frames import to_uint8
@@ -144,8 +149,11 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
     centres = phoneme_centres(wave)
     driver = load_driver(folder, trained)
     real_opening = mouth_opening(tracker_landmarks)
+    t = data.tracking
+    channels = tracked_channels(t["blendshapes"], [str(n) for n in t["blendshape_names"]], t["landmarks"])[:, :6]
+    readout = _channel_readout(data.motion.cpu().numpy()[data.train_ids], channels[data.train_ids])
 
-    def scores(pauses: str, tracker) -> dict:
+    def scores(driver, pauses: str, tracker) -> dict:
         driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose="still", pauses=pauses)
         rendered = np.array([_landmarks(tracker, to_uint8(renderer.render(
             torch.from_numpy(driven.codes[i - start]), data.head_pose[i], torso=data.torso[i]))) for i in ids])
@@ -157,15 +165,29 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
             "mouth_opening_r": round(float(np.corrcoef(opening[ok], real_opening[ok])[0, 1]), 4),
             "lmd_mouth_px": round(float(mouth_landmark_distance(rendered[ok], tracker_landmarks[ok], data.resolution).mean()), 3),
             "lip_contrast": lip_contrast(np.nan_to_num(opening, nan=float(np.nanmean(opening))), fps, centres),
+            "channels_r": channel_correlations(readout(driven.codes), channels[ids], t["valid"][ids]),
         }
 
     with opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
-        person, closed = scores("person", tracker), scores("closed", tracker)
+        person, closed = scores(driver, "person", tracker), scores(driver, "closed", tracker)
+        prior_only = scores(replace(driver, adapter=None), "closed", tracker)
+        hand_only = scores(replace(driver, adapter=None, prior=None), "closed", tracker)
     if not person:
         return {}
     return {
         **person,
         "pauses": "person",
         "closed_pauses": closed,
-        "covers": "test frames driven by the test audio only (tracked head poses), tracker on rendered vs real frames",
+        "prior_only": prior_only,
+        "hand_prior_only": hand_only,
+        "covers": "test frames driven by the test audio only (tracked head poses), tracker on rendered vs real frames; "
+                  "channels_r: the driven codes read out as mouth channels (a linear map fitted on the training frames' "
+                  "codes and tracked channels) against the tracked channels",
     }
+
+
+def _channel_readout(codes: np.ndarray, channels: np.ndarray, ridge: float = 1e-3):
+    """A least-squares linear map from motion codes to mouth channels (fitted on tracked frames), as a function."""
+    x = np.concatenate([codes, np.ones((len(codes), 1))], 1)
+    solution = np.linalg.solve(x.T @ x + ridge * len(x) * np.eye(x.shape[1]), x.T @ channels)
+    return lambda c: np.concatenate([c, np.ones((len(c), 1))], 1) @ solution

@@ -1,5 +1,13 @@
-"""Audio to motion for one person: the generic prior, this person's channel map and adapter, blinks and
-head pose, fitted from their avatar folder and kept in `model/driver.safetensors` + `model/driver.json`."""
+"""Audio to motion for one person: the priors, this person's channel map and adapters, blinks and head pose,
+fitted from their avatar folder and kept in `model/driver.safetensors` + `model/driver.json`.
+
+Speech features -> the hand prior's mouth curves -> the learned prior's channels (learned_prior.py) -> this
+person's channel map to a full motion code -> the personal adapter's correction. The adapter is a `ContextNet`
+over the same features and channels, trained on the person's video (and pitch-shifted copies of its audio)
+with rate and loudness augmentation for a fixed step count (the end of the training part only reports: on
+a minute of speech it was too short to choose by). There are two of the same shape: one sees ±0.32 s
+(offline), one has a look-ahead of 0.12 s (the live path).
+"""
 from __future__ import annotations
 
 import json
@@ -12,34 +20,27 @@ from avatar.data.avatar_data import torso_signal
 from avatar.errors import AvatarError
 from avatar.folder import AvatarFolder
 from avatar.io_utils import atomic_path, atomic_write_json
-from avatar.motion.adapter import Adapter, AdapterReport, adapted_dims, train_adapter
+from avatar.motion.context_net import LIVE_FUTURE, OFFLINE_FUTURE, ContextNet, run
+from avatar.motion.learned_prior import LearnedPrior, audio_inputs, loudness_column, shipped_prior, speaking
 from avatar.motion.mapping import ALL_CHANNELS, ChannelMap, tracked_channels
 from avatar.motion.nonverbal import BlinkStats, PoseLibrary
-from avatar.motion.prior import loudness, mouth_curves, silence_gate, viseme_posteriors
+from avatar.motion.code import NUM_BLENDSHAPES
+from avatar.motion.prior import loudness
 
-LEAD_S = 0.08
-"""How much earlier than the recogniser's phoneme peaks the mouth shapes are placed. Real speakers close
-their lips 3-4 frames (25 fps) before hama's span centres; with this lead the rendered avatar does too
-(benchmarks/lipsync.py: best lag -3 or -4 on unseen English speech)."""
 DRIVER_WEIGHTS, DRIVER_META = "driver.safetensors", "driver.json"
+DRIVER_FORMAT = 2  # 2: the learned prior's channels in, an offline and a live adapter (ContextNet)
+ADAPTER_WIDTH = 24
+"""The personal adapter's width: on the dev clips' held-out tails 24 channels at 400 steps generalised better than
+64 at 800 (02 mouth-opening r 0.69 vs 0.63, 04 0.65 vs 0.61): a minute of speech trains few weights well."""
 PAUSE_MODES = ("closed", "person")
 """What the mouth does in pauses: `closed` (lips shut, the default for any voice) or `person` (as this
 person held it in the pauses of their video, e.g. lips apart while breathing between phrases)."""
 
 
-def audio_inputs(ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
-                 mouth_scale: float = 1.0, levels: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(adapter inputs [T, 22], prior mouth channels [T, 6]) from per-frame audio features (`levels`: the
-    speech and silence levels loudness is measured against; None: this clip's own)."""
-    mouth = mouth_curves(ppg, tokens, energy, fps, LEAD_S, mouth_scale, levels)
-    visemes, mass = viseme_posteriors(ppg, tokens)
-    inputs = np.concatenate([mouth, visemes, mass[:, None], loudness(energy, levels)[:, None], (pitch > 0)[:, None]], 1)
-    return inputs.astype(np.float32), mouth
-
-
-def speaking(energy: np.ndarray, fps: float, levels: tuple[float, float] | None = None) -> np.ndarray:
-    """[T] 1 while speaking, 0 in sustained silence (where the prior alone decides: mouth closed)."""
-    return silence_gate(loudness(energy, levels), fps)
+def adapted_dims(names: list[str], code_dim: int) -> np.ndarray:
+    """Motion-code entries the adapter corrects: mouth, jaw and cheek blendshapes, and every expression coefficient."""
+    lower = [i for i, n in enumerate(names) if n.startswith(("mouth", "jaw", "cheek"))]
+    return np.array(lower + list(range(NUM_BLENDSHAPES, code_dim)), dtype=np.int64)
 
 
 @dataclass
@@ -55,11 +56,13 @@ class DrivenMotion:
 @dataclass
 class Driver:
     mapping: ChannelMap
-    adapter: Adapter | None
-    dims: np.ndarray  # [K] code entries the adapter corrects
+    adapter: ContextNet | None  # offline (±0.32 s); None: the priors through the person's map alone
+    live_adapter: ContextNet | None  # the same with the live look-ahead
+    dims: np.ndarray  # [K] code entries the adapters correct
     blinks: BlinkStats
     poses: PoseLibrary
     report: dict
+    prior: LearnedPrior | None = None  # None: the hand prior alone
 
     def motion(self, ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
                pose: str = "generated", mouth_scale: float = 1.0, seed: int = 0, pauses: str = "closed") -> DrivenMotion:
@@ -77,18 +80,26 @@ class Driver:
             poses, segments, torso = self.poses.generate(loudness(energy), rng)
         return DrivenMotion(codes, poses, mouth, blink, segments, torso)
 
+    def mouth_channels(self, ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
+                       mouth_scale: float = 1.0, levels: tuple[float, float] | None = None,
+                       live: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """([T, 6] the priors' mouth channels, [T, I + 6] the adapter's inputs) of speech features."""
+        inputs, hand = audio_inputs(ppg, tokens, energy, pitch, fps, mouth_scale, levels)
+        mouth = hand if self.prior is None else self.prior.channels(inputs, hand, fps, speaking(energy, fps, levels), live,
+                                                                      mouth_scale)
+        return mouth, np.concatenate([mouth, inputs], 1)
+
     def speech_codes(self, ppg: np.ndarray, tokens: list[str], energy: np.ndarray, pitch: np.ndarray, fps: float,
                      blink: np.ndarray, mouth_scale: float = 1.0, pauses: str = "closed",
-                     levels: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """([T, D] motion codes, [T, 6] prior mouth channels) of speech features with the blink channel `blink`
-        [T]: the prior, this person's map and adapter (`levels`: see `audio_inputs`)."""
-        inputs, mouth = audio_inputs(ppg, tokens, energy, pitch, fps, mouth_scale, levels)
+                     levels: tuple[float, float] | None = None, live: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """([T, D] motion codes, [T, 6] the priors' mouth channels) of speech features with the blink channel `blink`
+        [T] (`levels`: see `audio_inputs`; `live`: the nets with the live look-ahead)."""
+        mouth, inputs = self.mouth_channels(ppg, tokens, energy, pitch, fps, mouth_scale, levels, live)
         codes = self.mapping.codes(np.concatenate([mouth, blink[:, None]], 1))
-        if self.adapter is not None:
-            with torch.no_grad():
-                correction = self.adapter(torch.from_numpy(inputs)[None])[0].numpy()
+        adapter = self.live_adapter if live else self.adapter
+        if adapter is not None:
             gate = speaking(energy, fps, levels) if pauses == "closed" else np.ones(len(codes), np.float32)
-            codes[:, self.dims] += mouth_scale * gate[:, None] * correction
+            codes[:, self.dims] += mouth_scale * gate[:, None] * run(adapter, inputs)
         return codes.astype(np.float32), mouth
 
     def save(self, folder: AvatarFolder) -> None:
@@ -98,13 +109,15 @@ class Driver:
                   "pose_poses": self.poses.poses, "pose_loudness": self.poses.loudness, "pose_rest": self.poses.rest,
                   "pose_torso": self.poses.torso}
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
-        if self.adapter is not None:
-            tensors.update({f"adapter.{k}": v for k, v in self.adapter.state_dict().items()})
+        for name, net in (("adapter", self.adapter), ("live_adapter", self.live_adapter)):
+            if net is not None:
+                tensors.update({f"{name}.{k}": v for k, v in net.state_dict().items()})
         folder.model.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder.model / DRIVER_WEIGHTS) as tmp:
             save_file(tensors, str(tmp))
-        atomic_write_json(folder.model / DRIVER_META, {"blink_rate_per_min": self.blinks.rate_per_min, "fps": self.poses.fps,
-                                                       "has_adapter": self.adapter is not None, "report": self.report})
+        atomic_write_json(folder.model / DRIVER_META, {"format": DRIVER_FORMAT, "blink_rate_per_min": self.blinks.rate_per_min,
+                                                       "fps": self.poses.fps, "has_adapter": self.adapter is not None,
+                                                       "report": self.report})
 
     @classmethod
     def load(cls, folder: AvatarFolder) -> "Driver":
@@ -113,56 +126,62 @@ class Driver:
         weights, meta_path = folder.model / DRIVER_WEIGHTS, folder.model / DRIVER_META
         if not weights.is_file() or not meta_path.is_file():
             raise AvatarError(f"{folder.root} has no audio driver; run `avatar train {folder.root} --resume` or fit again")
-        tensors = {k: v.numpy() for k, v in load_file(str(weights)).items()}
         meta = json.loads(meta_path.read_text())
-        adapter = None
-        if meta["has_adapter"]:
-            state = {k[len("adapter."):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("adapter.")}
-            adapter = Adapter(state["layers.0.weight"].shape[1], state["layers.6.weight"].shape[0])
-            adapter.load_state_dict(state)
-            adapter.eval()
-        return cls(ChannelMap.from_arrays(tensors), adapter, tensors["dims"],
-                   BlinkStats(meta["blink_rate_per_min"], tensors["blink_shape"]),
-                   PoseLibrary(tensors["pose_poses"], tensors["pose_loudness"], tensors["pose_rest"], meta["fps"],
-                               tensors.get("pose_torso")), meta["report"])
+        if meta.get("format") != DRIVER_FORMAT:
+            raise AvatarError(f"the audio driver of {folder.root} was made by an older avatar; rendering fits a new one")
+        tensors = load_file(str(weights))
+
+        def net(name: str, future: int) -> ContextNet | None:
+            state = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+            return ContextNet.from_state(state, future) if meta["has_adapter"] else None
+        arrays = {k: v.numpy() for k, v in tensors.items() if "adapter." not in k}
+        return cls(ChannelMap.from_arrays(arrays), net("adapter", OFFLINE_FUTURE), net("live_adapter", LIVE_FUTURE), arrays["dims"],
+                   BlinkStats(meta["blink_rate_per_min"], arrays["blink_shape"]),
+                   PoseLibrary(arrays["pose_poses"], arrays["pose_loudness"], arrays["pose_rest"], meta["fps"],
+                               arrays.get("pose_torso")), meta["report"], shipped_prior())
 
 
-def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, seed: int = 0, steps: int = 800) -> Driver:
+def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, seed: int = 0, steps: int = 400) -> Driver:
     """The person's driver from their preprocessed folder and motion codes [T, D] (those the avatar was trained on);
-    `steps` 0: the generic prior through the person's map alone, no adapter (seconds, not minutes)."""
+    `steps` 0: the priors through the person's map alone, no adapter (seconds, not minutes)."""
     from avatar.io_utils import load_npz
+    from avatar.motion.context_training import Augment, Sequence, fit_context_net
+    from avatar.motion.prior_training import PITCH_SHIFTS, VALIDATION_FRACTION, feature_copies
 
     manifest = json.loads(folder.manifest.read_text())
     fps = manifest["fps"]
-    tracking, features = load_npz(folder.tracking), load_npz(folder.features)
+    tracking = load_npz(folder.tracking)
     names = [str(n) for n in tracking["blendshape_names"]]
-    train, test = manifest["split"]["train"], manifest["split"]["test"]
+    train = manifest["split"]["train"]
     valid = tracking["valid"]
     channels = tracked_channels(tracking["blendshapes"], names, tracking["landmarks"])
     rows = np.flatnonzero(valid[train[0]:train[1]]) + train[0]
     mapping = ChannelMap.fit(channels[rows], codes[rows])
     blinks = BlinkStats.measure(channels[:, ALL_CHANNELS.index("blink")] / mapping.scale[ALL_CHANNELS.index("blink")], fps)
-    tokens = [str(t) for t in features["ppg_tokens"]]
-    inputs, mouth = audio_inputs(features["ppg"], tokens, features["energy"], features["pitch"], fps)
     dims = adapted_dims(names, codes.shape[1])
-    # The adapter learns what the prior misses: the tracked code minus the code the prior's mouth (plus the
-    # true blinks) maps to. Pauses are learned too (for `pauses="person"`); `closed` switches it off there.
-    base = mapping.codes(np.concatenate([mouth, mapping.normalise(channels)[:, -1:]], 1))
-    adapter, report = None, None
-    if steps > 0:
-        adapter, report = train_adapter(inputs, base[:, dims], codes[:, dims], np.array(train), np.array(test),
-                                        weights=valid.astype(np.float32), steps=steps, seed=seed)
     torso = torso_signal(folder, manifest["width"])[0][train[0]:train[1]]
+    features = load_npz(folder.features)
     poses = PoseLibrary(tracking["head_pose"][train[0]:train[1]].astype(np.float32), loudness(features["energy"])[train[0]:train[1]],
                         rest_pose.astype(np.float32), fps, torso)
-    summary = _report(report, blinks)
-    return Driver(mapping, adapter, dims, blinks, poses, summary)
+    driver = Driver(mapping, None, None, dims, blinks, poses, {"blink_rate_per_min": round(blinks.rate_per_min, 2)}, shipped_prior())
+    if steps <= 0:
+        return driver
+    # The adapters learn what the priors miss: the tracked code minus the code the priors' mouth (plus the true
+    # blinks) maps to. Pauses are learned too (for `pauses="person"`); `closed` switches them off there.
+    from avatar.audio.phonemes import token_names
 
-
-def _report(report: AdapterReport | None, blinks: BlinkStats) -> dict:
-    if report is None:
-        return {"blink_rate_per_min": round(blinks.rate_per_min, 2)}
-    return {"adapter_validation_error": round(report.validation_error, 5),
-            "prior_only_validation_error": round(report.prior_validation_error, 5),
-            "adapter_train_error": round(report.train_error, 5), "adapter_best_step": report.steps,
-            "blink_rate_per_min": round(blinks.rate_per_min, 2)}
+    cut = train[1] - int(round(VALIDATION_FRACTION * (train[1] - train[0])))
+    sequences: dict[str, list[Sequence]] = {"train": [], "validation": []}
+    true_blink = mapping.normalise(channels)[:, -1:]
+    for copy in feature_copies(folder, PITCH_SHIFTS):
+        mouth, inputs = driver.mouth_channels(copy["ppg"], token_names(), copy["energy"], copy["pitch"], fps)
+        residual = codes[:, dims] - mapping.codes(np.concatenate([mouth, true_blink], 1))[:, dims]
+        for part, (a, b) in (("train", (train[0], cut)), ("validation", (cut, train[1]))):
+            sequences[part].append(Sequence(inputs[a:b], residual[a:b].astype(np.float32), valid[a:b].astype(np.float32)))
+    augment = Augment(loudness_column=loudness_column(inputs))  # the last columns are the same in both
+    driver.adapter, offline = fit_context_net(sequences["train"], sequences["validation"], steps, OFFLINE_FUTURE, augment, seed,
+                                                ADAPTER_WIDTH, choose_steps=False)
+    driver.live_adapter, live = fit_context_net(sequences["train"], sequences["validation"], steps, LIVE_FUTURE, augment, seed,
+                                                  ADAPTER_WIDTH, choose_steps=False)
+    driver.report.update({"adapter": offline, "live_adapter": live})
+    return driver

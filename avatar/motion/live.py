@@ -100,7 +100,7 @@ class LiveMotion:
         heard = np.concatenate([np.asarray(self.energy, np.float32), inputs["energy"][new]])
         levels = speech_levels(heard if len(heard) >= MIN_LEVEL_S * self.fps else inputs["energy"])
         codes, mouth = self.driver.speech_codes(inputs["ppg"], self.tokens, inputs["energy"], inputs["pitch"], self.fps,
-                                                self.blink[begin: begin + n], self.mouth_scale, "closed", levels)
+                                                self.blink[begin: begin + n], self.mouth_scale, "closed", levels, live=True)
         # 3. The frames up to `ready` are final now: keep their features, drop what no later hop needs.
         self.final = {k: v[: ready - begin] for k, v in inputs.items()}
         self.final_first = begin

@@ -72,3 +72,14 @@ class ChannelMap:
     @classmethod
     def from_arrays(cls, a: dict) -> "ChannelMap":
         return cls(np.asarray(a["map_scale"]), np.asarray(a["map_weights"]), np.asarray(a["map_bias"]))
+
+
+def channel_correlations(predicted: np.ndarray, tracked: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float | None]:
+    """{channel: Pearson r over frames} of predicted vs tracked channel values [T, C] (C = 6 mouth channels or
+    7 with the blink), over frames with weight > 0; None where a channel does not vary (nothing to correlate)."""
+    keep = np.ones(len(tracked), bool) if weights is None else np.asarray(weights) > 0
+    out = {}
+    for c, name in enumerate(ALL_CHANNELS[: tracked.shape[1]]):
+        a, b = predicted[keep, c], tracked[keep, c]
+        out[name] = round(float(np.corrcoef(a, b)[0, 1]), 4) if a.std() > 1e-9 and b.std() > 1e-9 else None
+    return out

@@ -24,6 +24,10 @@ def test_eval_is_deterministic_and_complete(trained_sample):
     saved = json.loads((trained_sample.eval / "metrics.json").read_text())
     assert set(saved["covers"]) >= {"psnr", "ssim", "lmd_mouth_px", "regions"}
     assert first["regions"] == second["regions"]
+    driven = saved["audio_driven"]
+    for part in (driven, driven["closed_pauses"], driven["prior_only"], driven["hand_prior_only"]):
+        assert set(part["channels_r"]) == {"jaw_open", "lip_close", "funnel", "pucker", "stretch", "roll"}
+        assert all(r is None or -1 <= r <= 1 for r in part["channels_r"].values())
     regions = saved["regions"]
     assert set(regions) == {"face", "mouth", "hair", "torso", "background", "silhouette"}
     for name in ("face", "mouth", "hair", "background", "silhouette"):
