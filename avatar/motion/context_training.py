@@ -85,7 +85,7 @@ def _train(train: list[Sequence], steps: int, future: int, augment: Augment, see
         x, y, w = _batch(train, 16, length, augment, rng)
         error = (net(x) - y).square() if augment.squared else (net(x) - y).abs()
         if augment.output_weights is not None:
-            error = error * torch.tensor(augment.output_weights) / float(np.mean(augment.output_weights))
+            error = error * torch.tensor(augment.output_weights, device=error.device) / float(np.mean(augment.output_weights))
         loss = (error.mean(2) * w).sum() / w.sum().clamp_min(1e-6)
         optimiser.zero_grad()
         loss.backward()
