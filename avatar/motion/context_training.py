@@ -30,7 +30,6 @@ class Augment:
     gain: float = 0.3  # loudness input scaled by up to ±30 %
     loudness_column: int | None = None  # which input is the loudness (None: no gain augmentation)
     output_weights: tuple[float, ...] | None = None  # how much each output counts in the loss (None: equally)
-    squared: bool = False  # squared error instead of absolute (keeps the amount of motion; absolute keeps the shape)
 
 
 def weighted_error(net: ContextNet, sequences: list[Sequence]) -> float:
@@ -83,7 +82,7 @@ def _train(train: list[Sequence], steps: int, future: int, augment: Augment, see
     best_step, best_error = 0, weighted_error(net, validation) if validation else float("nan")
     for step in range(steps):
         x, y, w = _batch(train, 16, length, augment, rng)
-        error = (net(x) - y).square() if augment.squared else (net(x) - y).abs()
+        error = (net(x) - y).abs()
         if augment.output_weights is not None:
             error = error * torch.tensor(augment.output_weights, device=error.device) / float(np.mean(augment.output_weights))
         loss = (error.mean(2) * w).sum() / w.sum().clamp_min(1e-6)
