@@ -8,6 +8,7 @@ a sequence repeat the first and last frame.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -49,7 +50,7 @@ class ContextNet(nn.Module):
         return net.eval()
 
 
-def run(net: ContextNet, x) -> "torch.Tensor":
+def run(net: ContextNet, x) -> np.ndarray:
     """The net over one sequence [T, inputs] (numpy or tensor), without gradients: [T, outputs] numpy."""
     with torch.no_grad():
         return net(torch.as_tensor(x, dtype=torch.float32)[None])[0].numpy()
