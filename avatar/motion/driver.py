@@ -22,6 +22,7 @@ from avatar.folder import AvatarFolder
 from avatar.io_utils import atomic_path, atomic_write_json
 from avatar.motion.context_net import LIVE_FUTURE, OFFLINE_FUTURE, ContextNet, run
 from avatar.motion.learned_prior import LearnedPrior, audio_inputs, loudness_column, shipped_prior, speaking
+from avatar.motion.live import LIVE_LOOKAHEAD_S
 from avatar.motion.mapping import ALL_CHANNELS, ChannelMap, tracked_channels
 from avatar.motion.nonverbal import BlinkStats, PoseLibrary
 from avatar.motion.code import NUM_BLENDSHAPES
@@ -171,17 +172,32 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     from avatar.audio.phonemes import token_names
 
     cut = train[1] - int(round(VALIDATION_FRACTION * (train[1] - train[0])))
-    sequences: dict[str, list[Sequence]] = {"train": [], "validation": []}
+    parts = {"train": (train[0], cut), "validation": (cut, train[1])}
+    offline: dict[str, list[Sequence]] = {"train": [], "validation": []}
+    live: dict[str, list[Sequence]] = {"train": [], "validation": []}
     true_blink = mapping.normalise(channels)[:, -1:]
-    for copy in feature_copies(folder, PITCH_SHIFTS):
+    copies = feature_copies(folder, PITCH_SHIFTS, LIVE_LOOKAHEAD_S)
+    for copy in copies:
         mouth, inputs = driver.mouth_channels(copy["ppg"], token_names(), copy["energy"], copy["pitch"], fps)
-        residual = codes[:, dims] - mapping.codes(np.concatenate([mouth, true_blink], 1))[:, dims]
-        for part, (a, b) in (("train", (train[0], cut)), ("validation", (cut, train[1]))):
-            sequences[part].append(Sequence(inputs[a:b], residual[a:b].astype(np.float32), valid[a:b].astype(np.float32)))
+        copy["base"] = mapping.codes(np.concatenate([mouth, true_blink], 1))[:, dims]
+        copy["inputs"] = inputs
+        for part, (a, b) in parts.items():
+            offline[part].append(Sequence(inputs[a:b], (codes[a:b, dims] - copy["base"][a:b]).astype(np.float32),
+                                          valid[a:b].astype(np.float32)))
     augment = Augment(loudness_column=loudness_column(inputs))  # the last columns are the same in both
-    driver.adapter, offline = fit_context_net(sequences["train"], sequences["validation"], steps, OFFLINE_FUTURE, augment, seed,
-                                                ADAPTER_WIDTH, choose_steps=False)
-    driver.live_adapter, live = fit_context_net(sequences["train"], sequences["validation"], steps, LIVE_FUTURE, augment, seed,
-                                                  ADAPTER_WIDTH, choose_steps=False)
-    driver.report.update({"adapter": offline, "live_adapter": live})
+    driver.adapter, offline_report = fit_context_net(offline["train"], offline["validation"], steps, OFFLINE_FUTURE, augment,
+                                                     seed, ADAPTER_WIDTH, choose_steps=False)
+    # The live adapter learns the offline result (its teacher) from the features the live path will have there:
+    # what it must match is the offline motion, and the teacher's output is known on every frame, tracked or not.
+    everywhere = np.ones(len(codes), np.float32)
+    for copy in copies:
+        f = copy["live"]
+        mouth, inputs = driver.mouth_channels(f["ppg"], token_names(), f["energy"], f["pitch"], fps, live=True)
+        teacher = copy["base"] + run(driver.adapter, copy["inputs"])
+        target = teacher - mapping.codes(np.concatenate([mouth, true_blink], 1))[:, dims]
+        for part, (a, b) in parts.items():
+            live[part].append(Sequence(inputs[a:b], target[a:b].astype(np.float32), everywhere[a:b]))
+    driver.live_adapter, live_report = fit_context_net(live["train"], live["validation"], steps, LIVE_FUTURE, augment, seed,
+                                                       ADAPTER_WIDTH, choose_steps=False)
+    driver.report.update({"adapter": offline_report, "live_adapter": live_report})
     return driver

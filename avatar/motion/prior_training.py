@@ -3,7 +3,8 @@
 Each clip gives its training part only (the held-out tail stays out, so `avatar eval` on that tail measures
 speech the prior never saw): the audio features of the clip and of pitch-shifted copies of its audio, and the
 tracked mouth channels in units of the speaker's own range. The last `VALIDATION_FRACTION` of each training
-part picks the step count.
+part picks the step count. The live net is taught by the offline one: its inputs are the features the live path has
+(`streamed_features`), its target the offline net's output, so live motion follows offline motion.
 """
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ CHANNEL_WEIGHTS = (3.0, 2.0, 1.0, 1.0, 1.0, 1.0)
 viewer reads first (on the dev clips' tails the jaw r rose from about the hand prior's to above it with these)."""
 
 
-def feature_copies(folder: AvatarFolder, shifts=PITCH_SHIFTS) -> list[dict[str, np.ndarray]]:
+def feature_copies(folder: AvatarFolder, shifts=PITCH_SHIFTS, live_lookahead: float | None = None) -> list[dict]:
     """The folder's driver features ({"ppg", "energy", "pitch"} per frame), then those of its audio shifted by each
-    of `shifts` semitones (same timing, so the same tracked motion belongs to every copy)."""
+    of `shifts` semitones (same timing, so the same tracked motion belongs to every copy). With `live_lookahead`
+    (seconds), each copy also holds under "live" its features as the live path has them (`streamed_features`)."""
     import librosa
 
     from avatar.audio import SAMPLE_RATE
@@ -37,15 +39,22 @@ def feature_copies(folder: AvatarFolder, shifts=PITCH_SHIFTS) -> list[dict[str, 
     from avatar.audio.io import load_audio
     from avatar.folder import preprocessed_config
     from avatar.io_utils import load_npz
+    from avatar.motion.live_features import streamed_features
 
     features = load_npz(folder.features)
+    count = len(features["energy"])
     copies = [{k: features[k] for k in ("ppg", "energy", "pitch")}]
-    if shifts:
-        fps = json.loads(folder.manifest.read_text())["fps"]
-        wave, settings = load_audio(folder.audio, SAMPLE_RATE), preprocessed_config(folder).audio
-        for semitones in shifts:
-            shifted = librosa.effects.pitch_shift(wave, sr=SAMPLE_RATE, n_steps=semitones)
-            copies.append(driver_features(shifted, len(features["energy"]), fps, settings))
+    if not shifts and live_lookahead is None:
+        return copies
+    fps = json.loads(folder.manifest.read_text())["fps"]
+    wave, settings = load_audio(folder.audio, SAMPLE_RATE), preprocessed_config(folder).audio
+    waves = [wave]
+    for semitones in shifts:
+        waves.append(librosa.effects.pitch_shift(wave, sr=SAMPLE_RATE, n_steps=semitones))
+        copies.append(driver_features(waves[-1], count, fps, settings))
+    if live_lookahead is not None:
+        for copy, w in zip(copies, waves):
+            copy["live"] = streamed_features(w, count, fps, settings, live_lookahead)
     return copies
 
 
@@ -65,50 +74,84 @@ def speaker_channels(folder: AvatarFolder) -> tuple[np.ndarray, np.ndarray]:
 
 
 def clip_material(folder: AvatarFolder, shifts=PITCH_SHIFTS) -> dict:
-    """{"train": [Sequence], "validation": [Sequence], "tail": (inputs, hand curves, gate, tracked, weights)} of one
-    clip at PRIOR_FPS: sequences per feature copy, targets the tracked channels minus the hand curves."""
+    """{"train": [Sequence], "validation": [Sequence], "tail": (inputs, hand curves, gate, tracked, weights, and
+    the live path's inputs and hand curves), "copies": [...]} of one clip at PRIOR_FPS: sequences per feature copy, targets the tracked channels minus the
+    hand curves; "copies" keeps, per copy, what the live net's teacher needs (`live_material`)."""
     from avatar.audio.phonemes import token_names
+    from avatar.motion.live import LIVE_LOOKAHEAD_S
 
     manifest = json.loads(folder.manifest.read_text())
     fps, (t0, t1), (e0, e1) = manifest["fps"], manifest["split"]["train"], manifest["split"]["test"]
     channels, valid = speaker_channels(folder)
     tokens = token_names()
-    cut = t1 - int(round(VALIDATION_FRACTION * (t1 - t0)))
-    material: dict = {"train": [], "validation": [], "tail": None}
-    for i, f in enumerate(feature_copies(folder, shifts)):
+    material: dict = {"train": [], "validation": [], "tail": None, "copies": [], "fps": fps,
+                      "parts": _parts(t0, t1)}
+    for i, f in enumerate(feature_copies(folder, shifts, LIVE_LOOKAHEAD_S)):
         inputs, mouth = audio_inputs(f["ppg"], tokens, f["energy"], f["pitch"], fps)
+        gate = speaking(f["energy"], fps)
+        live_inputs, live_mouth = audio_inputs(f["live"]["ppg"], tokens, f["live"]["energy"], f["live"]["pitch"], fps)
         if i == 0 and e1 > e0:
             tail = slice(e0, e1)
-            material["tail"] = (inputs[tail], mouth[tail], speaking(f["energy"][tail], fps), channels[tail], valid[tail])
-        for part, (a, b) in (("train", (t0, cut)), ("validation", (cut, t1))):
-            n = int(round((b - a) * PRIOR_FPS / fps))
-            if n >= 8:
-                material[part].append(Sequence(*(at_rate(v[a:b], fps, PRIOR_FPS, n) for v in (inputs, channels - mouth, valid))))
+            material["tail"] = tuple(v[tail] for v in (inputs, mouth, gate, channels, valid, live_inputs, live_mouth))
+        material["copies"].append((inputs, mouth, gate, live_inputs, live_mouth))
+        for part, (a, b) in material["parts"].items():
+            material[part].extend(_sequences(fps, a, b, inputs, channels - mouth, valid))
     return material
 
 
+def _parts(t0: int, t1: int) -> dict[str, tuple[int, int]]:
+    cut = t1 - int(round(VALIDATION_FRACTION * (t1 - t0)))
+    return {"train": (t0, cut), "validation": (cut, t1)}
+
+
+def _sequences(fps: float, a: int, b: int, inputs: np.ndarray, target: np.ndarray, weights: np.ndarray) -> list[Sequence]:
+    """Frames a..b as one Sequence at PRIOR_FPS (none if too short)."""
+    n = int(round((b - a) * PRIOR_FPS / fps))
+    return [Sequence(*(at_rate(v[a:b], fps, PRIOR_FPS, n) for v in (inputs, target, weights)))] if n >= 8 else []
+
+
+def live_material(material: dict, offline) -> dict[str, list[Sequence]]:
+    """The live net's sequences of one clip: its inputs the live path's features, its target what the offline net
+    `offline` makes of the offline features (minus the live hand curves): it learns to match the offline prior,
+    on every frame (tracked or not)."""
+    from avatar.motion.learned_prior import LearnedPrior
+
+    teacher = LearnedPrior(offline, offline, {})
+    fps, out = material["fps"], {"train": [], "validation": []}
+    for inputs, mouth, gate, live_inputs, live_mouth in material["copies"]:
+        target = teacher.channels(inputs, mouth, fps, np.ones_like(gate)) - live_mouth
+        for part, (a, b) in material["parts"].items():
+            out[part].extend(_sequences(fps, a, b, live_inputs, target, np.ones(len(target), np.float32)))
+    return out
+
+
 def train_prior(folders: list[AvatarFolder], steps: int = 3000, seed: int = 0, shifts=PITCH_SHIFTS) -> tuple[LearnedPrior, dict]:
-    """The offline and live nets trained on every clip's training part; the report holds, per clip, the per-channel
-    r of the hand curves and of the learned prior against the tracked channels on its held-out tail."""
+    """The offline net trained on every clip's training part, the live net taught by it (`live_material`); the
+    report holds, per clip, the per-channel r of the hand curves and of the learned prior against the tracked
+    channels on its held-out tail."""
     material = [clip_material(f, shifts) for f in folders]
     train = [s for m in material for s in m["train"]]
     validation = [s for m in material for s in m["validation"]]
     if not train or not validation:
         raise ValueError("the prior needs clips with at least a few seconds of tracked training frames")
     augment = Augment(loudness_column=loudness_column(train[0].inputs), output_weights=CHANNEL_WEIGHTS)
-    nets, report = {}, {"clips": {}, "training_frames": int(sum(len(s.weights) for s in train + validation) // (1 + len(shifts)))}
-    for kind, future in (("offline", OFFLINE_FUTURE), ("live", LIVE_FUTURE)):
-        nets[kind], report[kind] = fit_context_net(train, validation, steps, future, augment, seed)
-    prior = LearnedPrior(nets["offline"], nets["live"], {})
+    report = {"clips": {}, "training_frames": int(sum(len(s.weights) for s in train + validation) // (1 + len(shifts)))}
+    offline, report["offline"] = fit_context_net(train, validation, steps, OFFLINE_FUTURE, augment, seed)
+    taught = [live_material(m, offline) for m in material]
+    live, report["live"] = fit_context_net([s for t in taught for s in t["train"]], [s for t in taught for s in t["validation"]],
+                                           steps, LIVE_FUTURE, augment, seed)
+    prior = LearnedPrior(offline, live, {})
     for folder, m in zip(folders, material):
         if m["tail"] is None:
             continue
-        inputs, mouth, gate, tracked, weights = m["tail"]
-        fps = json.loads(folder.manifest.read_text())["fps"]
+        inputs, mouth, gate, tracked, weights, live_inputs, live_mouth = m["tail"]
+        offline_channels = prior.channels(inputs, mouth, m["fps"], gate)
+        live_channels = prior.channels(live_inputs, live_mouth, m["fps"], gate, live=True)
         report["clips"][folder.root.name] = {
             "hand_r": channel_correlations(mouth, tracked, weights),
-            "learned_r": channel_correlations(prior.channels(inputs, mouth, fps, gate), tracked, weights),
-            "learned_live_r": channel_correlations(prior.channels(inputs, mouth, fps, gate, live=True), tracked, weights)}
+            "learned_r": channel_correlations(offline_channels, tracked, weights),
+            "learned_live_r": channel_correlations(live_channels, tracked, weights),
+            "live_vs_offline_r": channel_correlations(live_channels, offline_channels, np.ones_like(weights))}
     return prior, report
 
 
