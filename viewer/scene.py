@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -75,9 +76,20 @@ class Track:
 @dataclass
 class Frame:
     position: float  # video frames (fractional) it shows
-    image: np.ndarray  # [H, W, 3] uint8
+    pixels: np.ndarray  # [H, W, 3] float32 in [0, 1]
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds: motion, deform, rasterise
-    texture: np.ndarray | None = None  # [H * W * 3] float32 in [0, 1]: what the window uploads (made off its thread)
+
+    @property
+    def texture(self) -> np.ndarray:
+        """[H * W * 3] float32: what the window uploads (no copy: the window's texture takes floats)."""
+        return self.pixels.reshape(-1)
+
+    @cached_property
+    def image(self) -> np.ndarray:
+        """[H, W, 3] uint8, rounded as every writer rounds (made when first asked: showing needs only the floats)."""
+        from avatar.render.frames import to_uint8
+
+        return to_uint8(torch.from_numpy(self.pixels))
 
 
 def expression_direction(codes: np.ndarray, offsets: np.ndarray, basis, signal: np.ndarray, blendshapes: np.ndarray,
@@ -335,13 +347,11 @@ class Scene:
 
     def render(self, position: float, controls: Controls) -> Frame:
         """Frame at `position` (in video frames, fractional) with the controls applied."""
-        from avatar.render.frames import to_uint8
-
         start = time.perf_counter()
         position = float(np.clip(position, 0, self.track.frames - 1))  # what the frame shows (live: the newest there is)
         code, pose, torso = self.inputs(position, controls)
         motion_ms = 1e3 * (time.perf_counter() - start)
         parts = frozenset(p for p, on in (("head", controls.show_head), ("torso", controls.show_torso)) if on)
         out = self.renderer.render_full(code, pose, self.view(controls), torso, self.background(controls), parts)
-        image = to_uint8(out.image.clamp(0, 1))
-        return Frame(float(position), image, {"motion": motion_ms, **out.timings})
+        pixels = out.image.clamp(0, 1).contiguous().cpu().numpy()
+        return Frame(float(position), pixels, {"motion": motion_ms, **out.timings})

@@ -20,6 +20,7 @@ from .worker import RenderWorker
 
 PANEL = 330  # width of the controls panel, pixels
 TICK_S = 1 / 120  # the UI loop's pace (no vsync under Xvfb)
+PLAN_AHEAD = 2  # finished frames waiting to be shown, at most, while a file plays
 IDLE_DRAW_HZ = 30  # draws per second with no new frame to show (input, readout)...
 PLAYING_DRAW_HZ = 8  # ...and while playing, when new frames already draw it (each draw costs CPU the renderer needs)
 KEYS_HELP = "space play/pause · L loop · Home start · R reset view · B blink · S screenshot · Esc quit"
@@ -291,9 +292,7 @@ class Window:
 
     def _show(self, clock: float, playing: bool) -> bool:
         """Put the newest due frame on screen; drop those whose moment has passed."""
-        finished = self.worker.take()
-        if finished is not None:
-            self.pending.append(finished)
+        self.pending.extend(self.worker.take())
         if not playing or self.live:  # live motion cannot come early: show what there is as soon as it is there
             ready, self.pending = self.pending[-1:], []
         else:
@@ -313,15 +312,21 @@ class Window:
 
     def _plan(self) -> tuple[float, Controls] | None:
         """The next frame to render while a file plays (asked by the render thread as soon as it is free): the
-        one due when it will be done, after any frame still waiting. Paused or live: none (`_schedule` asks)."""
+        one due when it will be done, or one render time after the last one planned if that is later, so frames
+        follow each other at the pace the renderer makes them. At most `PLAN_AHEAD` finished frames wait to be
+        shown. Paused or live: none (`_schedule` asks)."""
         if self.live or not self.playback.playing or self._loading is not None:
             return None
         pending = list(self.pending)
-        if len(pending) >= 2 or self.worker.waiting:
+        if len(pending) + self.worker.waiting >= PLAN_AHEAD:
             return None
-        due = self.playback.position() + self.worker.render_seconds + TICK_S
+        clock, render = self.playback.position(), self.worker.render_seconds
+        due = clock + render + TICK_S
         if pending:
             due = max(due, pending[-1][0] + TICK_S)
+        last = self._planned
+        if last is not None and last[1] == self.controls and clock < last[0] < clock + (PLAN_AHEAD + 1) * render + TICK_S:
+            due = max(due, last[0] + render)  # the next after the last planned (a seek or a loop leaves it behind)
         planned = (round(min(due, max(self.playback.duration - 1e-3, 0.0)), 4), self.controls)
         if planned == self._planned:  # the end of the source: it is rendered already
             return None

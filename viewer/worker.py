@@ -2,8 +2,8 @@
 
 The window never waits on it. A request names a clock time (seconds into the source) and the controls;
 a newer request replaces an older one that has not started. While a source plays, the thread asks the
-window's `planner` for its next frame itself as soon as one is done, so it never waits for the window to
-finish drawing before it starts the next. Jobs (a new source, a recording) run on the
+window's `planner` for its next frame itself as soon as one is done, and finished frames queue up for the
+window (up to `FINISHED_KEPT`), so it never waits for the window to draw or take one before it starts the next. Jobs (a new source, a recording) run on the
 same thread, between frames, so the scene is only ever touched from here. The kernels release the GIL, so
 the window stays responsive while a frame renders.
 """
@@ -13,11 +13,10 @@ import threading
 import time
 from concurrent.futures import Future
 
-import numpy as np
-
 from .scene import Controls, Frame, Scene
 
 PLAN_WAIT_S = 0.004  # how long the thread waits before asking the planner again
+FINISHED_KEPT = 4  # finished frames not taken yet: beyond this many the oldest goes
 
 
 class RenderWorker:
@@ -27,7 +26,7 @@ class RenderWorker:
         self._lock = threading.Condition()
         self._request: tuple[float, Controls] | None = None
         self._jobs: list[tuple[object, tuple, Future]] = []
-        self._newest: tuple[float, Controls, Frame] | None = None  # (clock seconds it shows, its controls, frame)
+        self._finished: list[tuple[float, Controls, Frame]] = []  # (clock seconds it shows, its controls, frame), oldest first
         self._busy = False
         self._stop = False
         self.render_seconds = 0.04  # running estimate of one frame's wall time
@@ -60,16 +59,16 @@ class RenderWorker:
             return not self._busy and self._request is None and not self._jobs
 
     @property
-    def waiting(self) -> bool:
-        """A finished frame is waiting for `take`."""
+    def waiting(self) -> int:
+        """How many finished frames are waiting for `take`."""
         with self._lock:
-            return self._newest is not None
+            return len(self._finished)
 
-    def take(self) -> tuple[float, Controls, Frame] | None:
-        """(clock seconds, controls, frame) of the newest finished frame, once; None if none since the last call."""
+    def take(self) -> list[tuple[float, Controls, Frame]]:
+        """(clock seconds, controls, frame) of each frame finished since the last call, oldest first."""
         with self._lock:
-            newest, self._newest = self._newest, None
-            return newest
+            finished, self._finished = self._finished, []
+            return finished
 
     def close(self) -> None:
         with self._lock:
@@ -119,11 +118,10 @@ class RenderWorker:
                 seconds, controls = task
                 start = time.perf_counter()
                 frame = self.scene.render(seconds * self.scene.fps, controls)
-                frame.texture = frame.image.astype(np.float32).ravel() * (1 / 255)
                 elapsed = time.perf_counter() - start
                 self.render_seconds = 0.8 * self.render_seconds + 0.2 * elapsed
                 with self._lock:
-                    self._newest = (seconds, controls, frame)
+                    self._finished = self._finished[1 - FINISHED_KEPT:] + [(seconds, controls, frame)]
             finally:
                 with self._lock:
                     self._busy = False

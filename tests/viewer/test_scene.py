@@ -183,9 +183,7 @@ def test_the_render_thread_renders_what_its_planner_names_unasked(scene):
         worker.plan_with(lambda: None if worker.waiting else next(planned, None))  # as the window's planner
         deadline, seen = time.perf_counter() + 60, []
         while len(seen) < 2 and time.perf_counter() < deadline:
-            taken = worker.take()
-            if taken is not None:
-                seen.append(taken[0])
+            seen.extend(taken[0] for taken in worker.take())
             time.sleep(0.01)
         assert seen == [0.2, 0.4]
     finally:
