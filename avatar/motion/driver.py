@@ -6,7 +6,8 @@ person's channel map to a full motion code -> the personal adapter's correction.
 over the same features and channels, trained on the person's video (and pitch-shifted copies of its audio)
 with rate and loudness augmentation for a fixed step count (the end of the training part only reports: on
 a minute of speech it was too short to choose by). There are two of the same shape: one sees ±0.32 s
-(offline), one has a look-ahead of 0.12 s (the live path).
+(offline), one has a look-ahead of 0.12 s (the live path) and is taught by the offline one: its inputs the
+features as the live path has them, its target the offline motion.
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from avatar.motion.code import NUM_BLENDSHAPES
 from avatar.motion.prior import loudness
 
 DRIVER_WEIGHTS, DRIVER_META = "driver.safetensors", "driver.json"
-DRIVER_FORMAT = 2  # 2: the learned prior's channels in, an offline and a live adapter (ContextNet)
+DRIVER_FORMAT = 3
+"""2: the learned prior's channels in, an offline and a live adapter (ContextNet); 3: the live adapter taught by
+the offline one on the live path's features, over the prior retrained with its live net taught the same way."""
 ADAPTER_WIDTH = 24
 """The personal adapter's width: on the dev clips' held-out tails 24 channels at 400 steps generalised better than
 64 at 800 (02 mouth-opening r 0.69 vs 0.63, 04 0.65 vs 0.61): a minute of speech trains few weights well."""
