@@ -1,6 +1,7 @@
 """Training a `ContextNet` on sequences of per-frame audio features and motion residuals, with augmentation.
 
-Each step draws windows from the training sequences and perturbs them the way other recordings of speech
+Each step draws windows of `WINDOW` frames from the training sequences (shorter ones are `padded` and taken
+whole, not stretched) and perturbs them the way other recordings of speech
 differ: the speaking rate (a window stretched or squeezed in time by up to ±`speed`, inputs and targets
 together) and the loudness (the loudness input scaled by up to ±`gain`). Pitch differences come from whole
 pitch-shifted copies of the audio, made by the caller (their features must be recomputed). The step count is
@@ -15,6 +16,8 @@ import torch
 from torch import Tensor
 
 from avatar.motion.context_net import OFFLINE_FUTURE, ContextNet
+
+WINDOW = 64  # frames per training window
 
 
 @dataclass
@@ -46,7 +49,17 @@ def weighted_error(net: ContextNet, sequences: list[Sequence]) -> float:
     return total / max(weight, 1e-6)
 
 
+def padded(s: Sequence, length: int) -> Sequence:
+    """`s` extended to `length` frames with copies of its last input frame and zero weight: what the net's own
+    padding sees past the end, so its output on the real frames is unchanged."""
+    extra = max(0, length - len(s.weights))
+    return Sequence(np.pad(s.inputs, ((0, extra), (0, 0)), mode="edge"), np.pad(s.target, ((0, extra), (0, 0))),
+                    np.pad(s.weights, (0, extra)))
+
+
 def _window(s: Sequence, length: int, speed: float, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    if length >= len(s.weights):  # sequences no longer than a window (`padded` to it): taken whole
+        return s.inputs, s.target, s.weights
     span = min(len(s.weights) - 1, max(2, int(round(length * speed))))
     start = int(rng.integers(0, len(s.weights) - span))
     at = start + np.linspace(0, span, length)
@@ -78,7 +91,8 @@ def _train(train: list[Sequence], steps: int, future: int, augment: Augment, see
     rng = np.random.default_rng(seed)
     net = ContextNet(train[0].inputs.shape[1], train[0].target.shape[1], future, width)
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    length = int(min(64, min(len(s.weights) for s in train) - 1))
+    length = int(min(WINDOW, max(len(s.weights) for s in train)))
+    train = [padded(s, length) for s in train]  # shorter ones are taken whole
     best_step, best_error = 0, weighted_error(net, validation) if validation else float("nan")
     for step in range(steps):
         x, y, w = _batch(train, 16, length, augment, rng)

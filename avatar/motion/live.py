@@ -19,19 +19,15 @@ import collections
 import numpy as np
 
 from avatar.audio import SAMPLE_RATE
-from avatar.motion.live_features import HOP_S, RECOGNISER_CONTEXT_S, LiveFeatures
-from avatar.motion.prior import speech_levels
-
-HISTORY_S = 60.0  # loudness levels are measured over the last minute heard
+from avatar.motion.live_features import CONTEXT_S, HISTORY_S, HOP_S, RECOGNISER_CONTEXT_S, LiveFeatures
 LIVE_LOOKAHEAD_S = 0.12
 """The live path's default look-ahead: what the viewer uses and what the live nets are trained for."""
-MIN_LEVEL_S = 1.0  # until this much has been heard, the window's own levels stand in
 
 
 class LiveMotion:
     def __init__(self, driver, settings, fps: float, lookahead_s: float = LIVE_LOOKAHEAD_S, hop_s: float = HOP_S,
                  mouth_scale: float = 1.0, seed: int = 0, recogniser_context_s: float = RECOGNISER_CONTEXT_S,
-                 context_s: float = 1.0):
+                 context_s: float = CONTEXT_S):
         """`driver` the person's `Driver`; `settings` the avatar's `AudioConfig` (what its features were made with).
         Each hop runs the recogniser over `recogniser_context_s` of audio before the newest final frame and
         what came after; the prior and adapter then run over `context_s` of final frames and the look-ahead."""
@@ -41,14 +37,12 @@ class LiveMotion:
 
         self.driver, self.fps = driver, fps
         self.lookahead_s, self.hop_s, self.mouth_scale = lookahead_s, hop_s, mouth_scale
-        self.features = LiveFeatures(settings, fps, recogniser_context_s, int(round(context_s * fps)))
+        self.features = LiveFeatures(settings, fps, recogniser_context_s, context_s)
         self.tokens = token_names()
         self.rng = np.random.default_rng(seed)
         self.computed_at = 0  # samples heard when the last hop ran
         self.blink = np.zeros(0, np.float32)  # the blink channel, generated ahead
-        history = int(HISTORY_S * fps)
-        self.energy: collections.deque = collections.deque(maxlen=history)  # of the emitted frames: loudness levels
-        self.mouth: collections.deque = collections.deque(maxlen=history)  # the prior's mouth channels of the emitted frames
+        self.mouth: collections.deque = collections.deque(maxlen=int(HISTORY_S * fps))  # the prior's mouth channels of the emitted frames
 
     @property
     def emitted(self) -> int:
@@ -73,19 +67,15 @@ class LiveMotion:
 
     def _run(self, ready: int, pad: int = 0) -> np.ndarray:
         self.computed_at = self.features.heard
-        emitted = self.emitted
-        if ready <= emitted:
+        if ready <= self.emitted:
             return self._none()
         # The features of final frames before (the nets' context), the new final ones and the look-ahead.
-        begin, inputs = self.features.update(ready, pad)
+        hop = self.features.update(ready, pad)
+        begin, inputs = hop.begin, hop.features
         n = len(inputs["energy"])
         while len(self.blink) < begin + n:
             self.blink = np.concatenate([self.blink, self.driver.blinks.generate(int(10 * self.fps), self.fps, self.rng)])
-        new = slice(emitted - begin, ready - begin)
-        heard = np.concatenate([np.asarray(self.energy, np.float32), inputs["energy"][new]])
-        levels = speech_levels(heard if len(heard) >= MIN_LEVEL_S * self.fps else inputs["energy"])
         codes, mouth = self.driver.speech_codes(inputs["ppg"], self.tokens, inputs["energy"], inputs["pitch"], self.fps,
-                                                self.blink[begin: begin + n], self.mouth_scale, "closed", levels, live=True)
-        self.energy.extend(inputs["energy"][new].tolist())
-        self.mouth.extend(mouth[new])
-        return codes[new]
+                                                self.blink[begin: begin + n], self.mouth_scale, "closed", hop.levels, live=True)
+        self.mouth.extend(mouth[hop.new])
+        return codes[hop.new]

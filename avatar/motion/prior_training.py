@@ -39,7 +39,7 @@ def feature_copies(folder: AvatarFolder, shifts=PITCH_SHIFTS, live_lookahead: fl
     from avatar.audio.io import load_audio
     from avatar.folder import preprocessed_config
     from avatar.io_utils import load_npz
-    from avatar.motion.live_features import streamed_features
+    from avatar.motion.live_features import streamed_features, streamed_hops
 
     features = load_npz(folder.features)
     count = len(features["energy"])
@@ -54,7 +54,7 @@ def feature_copies(folder: AvatarFolder, shifts=PITCH_SHIFTS, live_lookahead: fl
         copies.append(driver_features(waves[-1], count, fps, settings))
     if live_lookahead is not None:
         for copy, w in zip(copies, waves):
-            copy["live"] = streamed_features(w, count, fps, settings, live_lookahead)
+            copy["live"] = streamed_features(streamed_hops(w, count, fps, settings, live_lookahead), count)
     return copies
 
 

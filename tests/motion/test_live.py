@@ -42,7 +42,7 @@ def _offline(person, wave) -> tuple[np.ndarray, np.ndarray]:
     return driver.speech_codes(features.ppg, token_names(), features.energy, features.pitch, fps, np.zeros(count, np.float32))
 
 
-@pytest.mark.parametrize("lookahead,jaw_least,codes_least", [(0.12, 0.8, 0.93), (0.2, 0.87, 0.93)])
+@pytest.mark.parametrize("lookahead,jaw_least,codes_least", [(0.12, 0.75, 0.92), (0.2, 0.83, 0.92)])
 def test_chunked_output_follows_the_offline_motion(person, lookahead, jaw_least, codes_least):
     """The live nets are taught by the offline ones on the features the live path has; what is left is the
     recogniser's: it reads both ways in time, and live it has 0.12 s of audio after a frame (0.2 s: closer)."""
@@ -82,7 +82,7 @@ def test_bad_settings_are_refused(person):
 def test_streamed_features_replay_the_live_path(person):
     """What the live nets are trained on is exactly what LiveMotion feeds them: every frame's features as they
     were when it became final."""
-    from avatar.motion.live_features import streamed_features
+    from avatar.motion.live_features import streamed_features, streamed_hops
 
     driver, settings, fps, wave, _ = person
     live = LiveMotion(driver, settings, fps)
@@ -93,8 +93,26 @@ def test_streamed_features_replay_the_live_path(person):
         final = live.features
         seen.update({i: final.final["ppg"][i - final.final_first] for i in range(before, live.emitted)})
     count = int(round(len(wave) / SAMPLE_RATE * fps))
-    streamed = streamed_features(wave, count, fps, settings, live.lookahead_s)
+    streamed = streamed_features(streamed_hops(wave, count, fps, settings, live.lookahead_s), count)
     assert set(streamed) == {"ppg", "energy", "pitch"} and all(len(v) == count for v in streamed.values())
     rows = sorted(seen)
     assert len(rows) > count // 2
     np.testing.assert_array_equal(np.stack([seen[i] for i in rows]), streamed["ppg"][rows])
+
+
+def test_padding_a_short_sequence_leaves_the_nets_output_on_it_unchanged():
+    """Training pads sequences shorter than its window with copies of the last frame (zero weight): what the net's
+    own padding sees past the end, so its output on the real frames is what it is on the sequence alone."""
+    import torch
+
+    from avatar.motion.context_net import LIVE_FUTURE, OFFLINE_FUTURE, ContextNet, run
+    from avatar.motion.context_training import Sequence, padded
+
+    torch.manual_seed(0)
+    inputs = np.random.default_rng(0).normal(size=(30, 5)).astype(np.float32)
+    seq = padded(Sequence(inputs, np.ones((30, 2), np.float32), np.ones(30, np.float32)), 40)
+    assert seq.inputs.shape == (40, 5) and seq.weights[:30].all() and not seq.weights[30:].any()
+    for future in (LIVE_FUTURE, OFFLINE_FUTURE):
+        net = ContextNet(5, 2, future, width=8).eval()
+        torch.nn.init.normal_(net.layers[-1].weight)
+        np.testing.assert_allclose(run(net, seq.inputs)[:30], run(net, inputs), rtol=1e-5, atol=1e-6)
