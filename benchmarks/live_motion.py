@@ -55,13 +55,12 @@ def together(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def compare(driver, settings, fps: float, wave: np.ndarray, lookahead: float) -> dict:
+    from avatar.audio.features import extract_features
     from avatar.audio.phonemes import token_names
     from avatar.motion.live import LiveMotion
     from avatar.motion.visemes import CHANNELS
 
     count = int(round(len(wave) / 16000 * fps))
-    from avatar.audio.features import extract_features
-
     f = extract_features(wave, count, fps, settings)
     zeros = np.zeros(count, np.float32)
     codes, mouth = driver.speech_codes(f.ppg, token_names(), f.energy, f.pitch, fps, zeros)

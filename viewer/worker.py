@@ -3,8 +3,9 @@
 The window never waits on it. A request names a clock time (seconds into the source) and the controls;
 a newer request replaces an older one that has not started. While a source plays, the thread asks the
 window's `planner` for its next frame itself as soon as one is done, and finished frames queue up for the
-window (up to `FINISHED_KEPT`), so it never waits for the window to draw or take one before it starts the next. Jobs (a new source, a recording) run on the
-same thread, between frames, so the scene is only ever touched from here. The kernels release the GIL, so
+window (up to `FINISHED_KEPT`), so it never waits for the window to draw or take one before it starts the
+next. Jobs (a new source, a recording) run on the same thread, between frames, so the scene is only ever
+touched from here. The kernels release the GIL, so
 the window stays responsive while a frame renders.
 """
 from __future__ import annotations

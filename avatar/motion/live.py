@@ -9,7 +9,8 @@ measures it).
 
 What differs from the offline path, by necessity: loudness is measured against the levels of what has been
 heard so far (offline: the whole clip's), the recogniser and the adapter see the look-ahead of future instead
-of all of it, and blinks are generated ahead at the person's rate. The head motion is not made here
+of all of it (live_features.py; the live nets are trained on what it gives), and blinks are generated ahead
+at the person's rate. The head motion is not made here
 (generated head motion is chosen per two-second stretch of speech, which live audio does not have yet).
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ class LiveMotion:
         self.rng = np.random.default_rng(seed)
         self.computed_at = 0  # samples heard when the last hop ran
         self.blink = np.zeros(0, np.float32)  # the blink channel, generated ahead
-        self.mouth: collections.deque = collections.deque(maxlen=int(HISTORY_S * fps))  # the prior's mouth channels of the emitted frames
+        self.mouth: collections.deque = collections.deque(maxlen=int(HISTORY_S * fps))  # prior mouth channels given out
 
     @property
     def emitted(self) -> int:

@@ -75,8 +75,9 @@ def speaker_channels(folder: AvatarFolder) -> tuple[np.ndarray, np.ndarray]:
 
 def clip_material(folder: AvatarFolder, shifts=PITCH_SHIFTS) -> dict:
     """{"train": [Sequence], "validation": [Sequence], "tail": (inputs, hand curves, gate, tracked, weights, and
-    the live path's inputs and hand curves), "copies": [...]} of one clip at PRIOR_FPS: sequences per feature copy, targets the tracked channels minus the
-    hand curves; "copies" keeps, per copy, what the live net's teacher needs (`live_material`)."""
+    the live path's inputs and hand curves), "copies": [...]} of one clip at PRIOR_FPS: sequences per feature
+    copy, targets the tracked channels minus the hand curves; "copies" keeps, per copy, what the live net's
+    teacher needs (`live_material`)."""
     from avatar.audio.phonemes import token_names
     from avatar.motion.live import LIVE_LOOKAHEAD_S
 
