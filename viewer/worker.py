@@ -5,8 +5,7 @@ a newer request replaces an older one that has not started. While a source plays
 window's `planner` for its next frame itself as soon as one is done, and finished frames queue up for the
 window (up to `FINISHED_KEPT`), so it never waits for the window to draw or take one before it starts the
 next. Jobs (a new source, a recording) run on the same thread, between frames, so the scene is only ever
-touched from here. The kernels release the GIL, so
-the window stays responsive while a frame renders.
+touched from here. The kernels release the GIL, so the window stays responsive while a frame renders.
 """
 from __future__ import annotations
 

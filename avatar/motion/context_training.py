@@ -1,9 +1,9 @@
 """Training a `ContextNet` on sequences of per-frame audio features and motion residuals, with augmentation.
 
 Each step draws windows of `WINDOW` frames from the training sequences (shorter ones are `padded` and taken
-whole, not stretched) and perturbs them the way other recordings of speech
-differ: the speaking rate (a window stretched or squeezed in time by up to ±`speed`, inputs and targets
-together) and the loudness (the loudness input scaled by up to ±`gain`). Pitch differences come from whole
+whole, not stretched) and perturbs them the way other recordings of speech differ: the speaking rate (a
+window stretched or squeezed in time by up to ±`speed`, inputs and targets together) and the loudness (the
+loudness input scaled by up to ±`gain`). Pitch differences come from whole
 pitch-shifted copies of the audio, made by the caller (their features must be recomputed). The step count is
 chosen on validation sequences, then the net is trained again on everything with that count.
 """
@@ -92,7 +92,7 @@ def _train(train: list[Sequence], steps: int, future: int, augment: Augment, see
     net = ContextNet(train[0].inputs.shape[1], train[0].target.shape[1], future, width)
     optimiser = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-4)
     length = int(min(WINDOW, max(len(s.weights) for s in train)))
-    train = [padded(s, length) for s in train]  # shorter ones are taken whole
+    train = [padded(s, length) if len(s.weights) < length else s for s in train]  # shorter ones are taken whole
     best_step, best_error = 0, weighted_error(net, validation) if validation else float("nan")
     for step in range(steps):
         x, y, w = _batch(train, 16, length, augment, rng)

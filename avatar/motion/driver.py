@@ -150,7 +150,7 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     `steps` 0: the priors through the person's map alone, no adapter (seconds, not minutes)."""
     from avatar.io_utils import load_npz
     from avatar.motion.context_training import Augment, Sequence, fit_context_net
-    from avatar.motion.prior_training import PITCH_SHIFTS, VALIDATION_FRACTION, feature_copies
+    from avatar.motion.prior_training import PITCH_SHIFTS, feature_copies, training_parts
 
     manifest = json.loads(folder.manifest.read_text())
     fps = manifest["fps"]
@@ -174,18 +174,18 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     # blinks) maps to. Pauses are learned too (for `pauses="person"`); `closed` switches them off there.
     from avatar.audio.phonemes import token_names
 
-    cut = train[1] - int(round(VALIDATION_FRACTION * (train[1] - train[0])))
-    parts = {"train": (train[0], cut), "validation": (cut, train[1])}
+    parts = training_parts(*train)
     offline: dict[str, list[Sequence]] = {"train": [], "validation": []}
     live: dict[str, list[Sequence]] = {"train": [], "validation": []}
     true_blink = mapping.normalise(channels)[:, -1:]
     copies = feature_copies(folder, PITCH_SHIFTS, LIVE_LOOKAHEAD_S)
+    offline_inputs = []  # per copy: (the adapter's inputs, the code the priors' mouth maps to)
     for copy in copies:
         mouth, inputs = driver.mouth_channels(copy["ppg"], token_names(), copy["energy"], copy["pitch"], fps)
-        copy["base"] = mapping.codes(np.concatenate([mouth, true_blink], 1))[:, dims]
-        copy["inputs"] = inputs
+        base = mapping.codes(np.concatenate([mouth, true_blink], 1))[:, dims]
+        offline_inputs.append((inputs, base))
         for part, (a, b) in parts.items():
-            offline[part].append(Sequence(inputs[a:b], (codes[a:b, dims] - copy["base"][a:b]).astype(np.float32),
+            offline[part].append(Sequence(inputs[a:b], (codes[a:b, dims] - base[a:b]).astype(np.float32),
                                           valid[a:b].astype(np.float32)))
     augment = Augment(loudness_column=loudness_column(inputs))  # the last columns are the same in both
     driver.adapter, offline_report = fit_context_net(offline["train"], offline["validation"], steps, OFFLINE_FUTURE, augment,
@@ -193,10 +193,10 @@ def fit_driver(folder: AvatarFolder, codes: np.ndarray, rest_pose: np.ndarray, s
     # The live adapter learns the offline result (its teacher) from the features the live path will have there:
     # what it must match is the offline motion, and the teacher's output is known on every frame, tracked or not.
     everywhere = np.ones(len(codes), np.float32)
-    for copy in copies:
+    for copy, (teacher_inputs, base) in zip(copies, offline_inputs):
         f = copy["live"]
         mouth, inputs = driver.mouth_channels(f["ppg"], token_names(), f["energy"], f["pitch"], fps, live=True)
-        teacher = copy["base"] + run(driver.adapter, copy["inputs"])
+        teacher = base + run(driver.adapter, teacher_inputs)
         target = teacher - mapping.codes(np.concatenate([mouth, true_blink], 1))[:, dims]
         for part, (a, b) in parts.items():
             live[part].append(Sequence(inputs[a:b], target[a:b].astype(np.float32), everywhere[a:b]))

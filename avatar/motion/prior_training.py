@@ -86,7 +86,7 @@ def clip_material(folder: AvatarFolder, shifts=PITCH_SHIFTS) -> dict:
     channels, valid = speaker_channels(folder)
     tokens = token_names()
     material: dict = {"train": [], "validation": [], "tail": None, "copies": [], "fps": fps,
-                      "parts": _parts(t0, t1)}
+                      "parts": training_parts(t0, t1)}
     for i, f in enumerate(feature_copies(folder, shifts, LIVE_LOOKAHEAD_S)):
         inputs, mouth = audio_inputs(f["ppg"], tokens, f["energy"], f["pitch"], fps)
         gate = speaking(f["energy"], fps)
@@ -100,7 +100,8 @@ def clip_material(folder: AvatarFolder, shifts=PITCH_SHIFTS) -> dict:
     return material
 
 
-def _parts(t0: int, t1: int) -> dict[str, tuple[int, int]]:
+def training_parts(t0: int, t1: int) -> dict[str, tuple[int, int]]:
+    """{"train": frames, "validation": the last VALIDATION_FRACTION of them} of a training part t0..t1."""
     cut = t1 - int(round(VALIDATION_FRACTION * (t1 - t0)))
     return {"train": (t0, cut), "validation": (cut, t1)}
 
