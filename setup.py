@@ -39,6 +39,7 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8"],
+        "ray": ["ray==2.60.*"],  # `avatar batch --engine ray`
     },
     entry_points={"console_scripts": ["avatar=avatar.cli:main"]},
 )

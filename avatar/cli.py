@@ -118,18 +118,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from avatar.folder import AvatarFolder
-    from avatar.folder_lock import folder_lock
-    from avatar.preprocess import run_preprocess
-    from avatar.train.run import train_avatar
+    from avatar.train.run import fit_video
 
     cfg = _config_from_args(args)
     _device(cfg.compute.device)
-    folder = AvatarFolder(Path(args.out))
-    with folder_lock(folder.root, f"avatar fit {args.video}"):
-        if not args.resume:
-            run_preprocess(Path(args.video), folder.root, cfg, recipe=args.recipe, force=args.force)
-        info = train_avatar(folder, cfg, args.recipe, resume=args.resume, force=args.force)
+    folder, info = fit_video(Path(args.video), Path(args.out), cfg, args.recipe, resume=args.resume, force=args.force)
     print(f"{_trained_summary(folder, info)}\n"
           f"next: avatar eval {folder.root}   |   avatar render {folder.root} --replay --out clip.mp4")
     return 0
@@ -176,6 +169,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     count = export_avatar(open_avatar_folder(args.avatar), Path(args.ply), _device(args.device))
     print(f"exported {count} Gaussians: {args.ply}")
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from avatar.batch.run import run_batch, summary_line
+
+    report = run_batch(Path(args.jobs), Path(args.out), args.engine, args.workers, args.address, args.retry_failed, args.ship)
+    print(summary_line(report, Path(args.out)))
+    return 1 if report["summary"]["failed"] else 0
 
 
 def cmd_view(args: argparse.Namespace) -> int:
@@ -281,6 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after", type=float, default=3.0, help="seconds to play before --screenshot")
     _add_device_flag(p)
     p.set_defaults(func=cmd_view)
+
+    p = sub.add_parser("batch", help="run the fit and render jobs of a jobs file (YAML or CSV), locally or on Ray")
+    p.add_argument("jobs", help="jobs file: .yaml or .csv (see README, `avatar batch`)")
+    p.add_argument("--out", required=True, help="folder for the rendered videos and report.json / report.csv")
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="a pool of local processes, or a Ray cluster")
+    p.add_argument("--address", help="--engine ray: the cluster to join (auto, or HOST:PORT); none starts a local one")
+    p.add_argument("--workers", type=int, help="local processes (or a local Ray's CPUs); default: half the CPU cores")
+    p.add_argument("--retry-failed", action="store_true", help="run again the jobs the last report lists as failed")
+    p.add_argument("--ship", action="store_true",
+                   help="--engine ray: send avatar folders and audio through Ray's object store, and the videos back")
+    p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("export", help="export the Gaussians as a standard 3DGS PLY")
     p.add_argument("avatar", help="avatar folder with a trained avatar")

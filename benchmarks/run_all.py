@@ -31,6 +31,7 @@ def main() -> None:
         run("render_avatar.py", avatar)
         run("render_audio.py", avatar)
         run("lipsync.py", avatar)
+        run("batch.py", avatar)
         run("gpu_check.py", "--avatar", avatar)  # {"cuda": false, ...} on a machine without CUDA
 
 

@@ -6,6 +6,7 @@ Backgrounds: the plate, a colour, an image, or transparent (RGBA PNG sequence, o
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -57,6 +58,23 @@ def load_driver(folder: AvatarFolder, trained):
         return driver
 
 
+@dataclasses.dataclass
+class LoadedAvatar:
+    """What rendering speech needs from an avatar folder, loaded once: a batch worker keeps it for many jobs."""
+
+    trained: object  # TrainedAvatar
+    data: object  # AvatarData without frames
+    driver: object  # Driver
+
+
+def load_avatar(folder: AvatarFolder, device: torch.device) -> LoadedAvatar:
+    from avatar.data.avatar_data import AvatarData
+    from avatar.model.store import load_trained
+
+    trained = load_trained(folder, device)
+    return LoadedAvatar(trained, AvatarData(folder, 0, basis=trained.basis, device=device), load_driver(folder, trained))
+
+
 def speech_features(folder: AvatarFolder, wave: np.ndarray, count: int):
     """Per-frame features of 16 kHz speech for the avatar of `folder`: `count` rows at its frame rate, computed
     with the audio settings its data was preprocessed with (what its driver was fitted on)."""
@@ -89,11 +107,11 @@ def drive(driver, features, fps: float, pose: str, mouth_scale: float = 1.0, see
 
 def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torch.device, pose: str = "generated",
                  mouth_scale: float = 1.0, background: str = "plate", size: int | None = None,
-                 motion_out: Path | None = None, allow_silence: bool = False, seed: int = 0, pauses: str = "closed") -> dict:
+                 motion_out: Path | None = None, allow_silence: bool = False, seed: int = 0, pauses: str = "closed",
+                 loaded: LoadedAvatar | None = None) -> dict:
+    """Render `audio_path` spoken by the avatar of `folder` (`loaded`: the avatar already loaded from it)."""
     from avatar.audio import SAMPLE_RATE
     from avatar.audio.io import load_audio, load_audio_native
-    from avatar.data.avatar_data import AvatarData
-    from avatar.model.store import load_trained
     from avatar.motion.nonverbal import POSE_MODES
     from avatar.progress import progress
     from avatar.render.frames import FrameRenderer
@@ -113,8 +131,8 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torc
     wave = load_audio(Path(audio_path), SAMPLE_RATE)
     if len(wave) < SAMPLE_RATE // 10:
         raise AvatarError(f"{audio_path} is shorter than 0.1 s; give a speech recording")
-    trained = load_trained(folder, device)
-    data = AvatarData(folder, 0, basis=trained.basis, device=device)
+    loaded = loaded or load_avatar(folder, device)
+    trained, data = loaded.trained, loaded.data
     fps = data.fps
     count = int(round(len(wave) / SAMPLE_RATE * fps))
     features = speech_features(folder, wave, count)
@@ -126,7 +144,7 @@ def render_audio(folder: AvatarFolder, audio_path: Path, out: Path, device: torc
         log.warning("%s is silent: the mouth stays closed", audio_path)
         print(f"avatar: warning: {audio_path} is silent; rendering a closed mouth", flush=True)
 
-    driven = drive(load_driver(folder, trained), features, fps, pose, mouth_scale, seed, pauses, silent)
+    driven = drive(loaded.driver, features, fps, pose, mouth_scale, seed, pauses, silent)
 
     plate, alpha = parse_background(background, trained.plate(data.background), side)
     if alpha and not (png_sequence or out.suffix.lower() == ".webm"):

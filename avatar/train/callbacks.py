@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+from avatar.progress import bar_disabled, quiet
 from avatar.train.checkpoint import save_checkpoint
 from avatar.train.trainer import Callback, Trainer
 
@@ -22,7 +23,7 @@ class ProgressBar(Callback):
         from tqdm import tqdm
 
         self.bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, mininterval=1.0,
-                        disable=None, smoothing=0.05)
+                        disable=bar_disabled(), smoothing=0.05)
         if self.log_dir is not None:
             Path(self.log_dir).mkdir(parents=True, exist_ok=True)
             self.file = open(Path(self.log_dir) / "train.log", "a")
@@ -42,7 +43,7 @@ class ProgressBar(Callback):
         if self.file is not None:
             self.file.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
             self.file.flush()
-        if self.bar.disable:
+        if self.bar.disable and not quiet():
             print(f"avatar: {line}", file=sys.stderr, flush=True)
         self.last_time, self.last_step = now, step
 

@@ -40,6 +40,18 @@ def with_preprocessing_of(folder: AvatarFolder, config: AvatarConfig) -> AvatarC
     return config
 
 
+def fit_video(video: Path, root: Path, config: AvatarConfig, recipe: str | None, resume: bool = False,
+              force: bool = False) -> tuple[AvatarFolder, dict]:
+    """`avatar fit`: preprocess `video` into the avatar folder `root` (cached stages) and train its avatar."""
+    from avatar.preprocess import run_preprocess
+
+    folder = AvatarFolder(Path(root))
+    with folder_lock(folder.root, f"avatar fit {video}"):
+        if not resume:
+            run_preprocess(Path(video), folder.root, config, recipe=recipe, force=force)
+        return folder, train_avatar(folder, config, recipe, resume=resume, force=force)
+
+
 def train_avatar(folder: AvatarFolder, config: AvatarConfig, recipe: str | None = None, resume: bool = False,
                  force: bool = False, callbacks: Sequence = ()) -> dict:
     """Train (or continue training) the avatar in `folder`; returns the training summary. `callbacks` are
