@@ -9,12 +9,18 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from avatar.errors import AvatarError
 from avatar.folder import AvatarFolder
+
+if TYPE_CHECKING:
+    from avatar.data.avatar_data import AvatarData
+    from avatar.model.store import TrainedAvatar
+    from avatar.motion.driver import Driver
 
 SILENCE_DBFS = -50.0
 log = logging.getLogger("avatar.render")
@@ -62,9 +68,9 @@ def load_driver(folder: AvatarFolder, trained):
 class LoadedAvatar:
     """What rendering speech needs from an avatar folder, loaded once: a batch worker keeps it for many jobs."""
 
-    trained: object  # TrainedAvatar
-    data: object  # AvatarData without frames
-    driver: object  # Driver
+    trained: TrainedAvatar
+    data: AvatarData  # made with no frame resolution: camera, poses, plate, no images
+    driver: Driver
 
 
 def load_avatar(folder: AvatarFolder, device: torch.device) -> LoadedAvatar:
