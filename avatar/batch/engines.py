@@ -14,7 +14,6 @@ from avatar.batch.worker import pack_avatar, run_job
 from avatar.errors import AvatarError
 
 MAX_ATTEMPTS = 3
-ENGINES = ("local", "ray")
 Report = Callable[[dict, dict], None]  # (spec, result)
 
 
@@ -25,8 +24,6 @@ def died(attempts: int) -> dict:
 
 class LocalEngine:
     """`workers` processes on this machine (spawned, so a crashed job cannot leave the parent in a bad state)."""
-
-    name = "local"
 
     def __init__(self, workers: int):
         self.workers = workers
@@ -59,8 +56,6 @@ class RayEngine:
     """Tasks on a Ray cluster: the one at `address` ("auto": the one `ray start` made on this machine), the
     one this process already joined, or a local one of `workers` CPUs started here (and stopped by `close`).
     Each task asks for its job's CPUs; Ray retries a task whose worker died."""
-
-    name = "ray"
 
     def __init__(self, workers: int, address: str | None, ship: bool):
         try:
