@@ -18,6 +18,7 @@ from pathlib import Path
 
 from avatar.batch.jobs import Job, fit_order, job_key, output_name, read_jobs
 from avatar.errors import AvatarError
+from avatar.folder import AvatarFolder
 from avatar.io_utils import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir, sha256_file
 
 REPORT_FIELDS = ("job", "kind", "name", "status", "output", "error", "seconds", "attempts", "audio_seconds", "key")
@@ -87,7 +88,7 @@ def _prepare_fit(job: Job, out: Path, outcomes: dict, fits: list[Job]) -> dict |
         return Outcome(job.index, job.kind, job.name, "failed", error=f"{video} does not exist; check the video path")
     key = job_key(job, {"video": _checksum(video)})
     marker = out / "fits" / f"{job.name}-{key[:12]}.json"
-    if marker.is_file() and (job.avatar / "model" / "avatar.safetensors").is_file():
+    if marker.is_file() and _weights(job.avatar).is_file():
         return Outcome(job.index, job.kind, job.name, "skipped", output=str(job.avatar), key=key)
     return _spec(job, key, marker)
 
@@ -96,7 +97,7 @@ def _prepare_render(job: Job, out: Path, outcomes: dict, fits: list[Job]) -> dic
     fit = next((f for f in fits if f.avatar == job.avatar), None)
     if fit is not None and outcomes[fit.index].status == "failed":
         return Outcome(job.index, job.kind, job.name, "failed", error=f"its avatar's fit (job {fit.index}) failed")
-    model = job.avatar / "model" / "avatar.safetensors"
+    model = _weights(job.avatar)
     if not model.is_file():
         return Outcome(job.index, job.kind, job.name, "failed",
                        error=f"{job.avatar} has no trained avatar; fit it first (a fit job in the same file runs first)")
@@ -112,6 +113,12 @@ def _prepare_render(job: Job, out: Path, outcomes: dict, fits: list[Job]) -> dic
     if output.is_file():
         return Outcome(job.index, job.kind, job.name, "skipped", output=str(output), key=key)
     return _spec(job, key, output)
+
+
+def _weights(avatar: Path) -> Path:
+    from avatar.model.store import WEIGHTS
+
+    return AvatarFolder(avatar).model / WEIGHTS
 
 
 def _checksum(path: Path) -> str:

@@ -53,12 +53,13 @@ def run_job(spec: dict, avatar_pack: bytes | None = None, audio: bytes | None = 
 def _fit(spec: dict) -> None:
     from avatar.config import load_config
     from avatar.folder import AvatarFolder
+    from avatar.model.store import WEIGHTS
     from avatar.train.run import checkpoint_dir, fit_video, run_config_path
 
     values = spec["values"]
     config = load_config(values["recipe"], {**values["overrides"], "compute.device": spec["device"]})
     folder = AvatarFolder(Path(spec["avatar"]))
-    interrupted = run_config_path(folder).is_file() and checkpoint_dir(folder).exists() and not (folder.model / "avatar.safetensors").exists()
+    interrupted = run_config_path(folder).is_file() and checkpoint_dir(folder).exists() and not (folder.model / WEIGHTS).exists()
     fit_video(Path(values["video"]), folder.root, config, values["recipe"], resume=interrupted and not values["force"],
               force=values["force"])
 
@@ -100,9 +101,10 @@ def _speak(values: dict, path: Path) -> Path:
 
 def _avatar(folder, device):
     """The folder's loaded avatar, from this worker's cache unless its trained model changed on disk."""
+    from avatar.model.store import WEIGHTS
     from avatar.render.audio_render import load_avatar
 
-    model = folder.model / "avatar.safetensors"
+    model = folder.model / WEIGHTS
     key = (str(folder.root.resolve()), model.stat().st_mtime_ns, str(device))
     if key not in _loaded:
         _loaded[key] = load_avatar(folder, device)
