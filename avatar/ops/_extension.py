@@ -37,8 +37,10 @@ CPU_SOURCES = (
     "raster_blend_bwd.cpp",
     "hash_triplane_cpu.cpp",
     "deform_cpu.cpp",
+    "bindings_volume.cpp",
+    "volume_cpu.cpp",
 )
-CUDA_SOURCES = ("hash_triplane_cuda.cu", "deform_cuda.cu")
+CUDA_SOURCES = ("hash_triplane_cuda.cu", "deform_cuda.cu", "volume_cuda.cu")
 # -march=native is safe because the cache key includes the CPU model and its feature flags.
 CXX_FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-Wno-psabi")
 CUDA_FLAGS = ("-O3",)  # no fast-math: GPU results should match the CPU kernels

@@ -1,9 +1,9 @@
-// The Python module: the entry points of bindings_raster.cpp and bindings_fields.cpp, tensors in, raw
-// pointers to the CPU loops (or the CUDA launchers) out.
+// The Python module: the entry points of bindings_raster.cpp, bindings_fields.cpp and bindings_volume.cpp,
+// tensors in, raw pointers to the CPU loops (or the CUDA launchers) out.
 #include "bindings.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-    m.doc() = "avatar compute kernels: Gaussian rasteriser (CPU), hash-grid triplane, Gaussian deformation";
+    m.doc() = "avatar compute kernels: Gaussian rasteriser (CPU), hash-grid triplane, Gaussian deformation, volume rendering";
     m.attr("with_cuda") =
 #ifdef AVATAR_WITH_CUDA
         true;
@@ -18,4 +18,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("hash_triplane_bwd", &avatar::bind::hash_triplane_bwd);
     m.def("deform_fwd", &avatar::bind::deform_fwd);
     m.def("deform_bwd", &avatar::bind::deform_bwd);
+    m.def("march_rays", &avatar::bind::march_rays);
+    m.def("composite_fwd", &avatar::bind::composite_fwd);
+    m.def("composite_bwd", &avatar::bind::composite_bwd);
 }

@@ -8,6 +8,7 @@
 
 #include "deform.h"
 #include "hash_triplane.h"
+#include "volume.h"
 
 namespace avatar {
 namespace cuda {
@@ -29,6 +30,21 @@ void deform_backward(int64_t n, const float* means, const float* quats, const fl
                      const float* v_out_quats, const float* v_out_log_scales, float* v_means, float* v_quats,
                      float* v_log_scales, float* v_d_means, float* v_d_quats, float* v_d_log_scales,
                      float* v_pose_shares, void* stream);
+
+// Volume rendering (volume.h). Marching is two passes: counts [R] and t_next [R], then, with
+// offsets [R + 1] the running sum of the counts, the samples' ray ids and intervals.
+void march_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const MarchParams& m,
+                 const uint8_t* grid, int64_t* counts, float* t_next, void* stream);
+void march_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const MarchParams& m,
+                const uint8_t* grid, const int64_t* offsets, int64_t* ray_ids, float* t_begin, float* t_end,
+                void* stream);
+
+// Samples of ray r are [offsets[r], offsets[r + 1]); color [S, channels]; weights [S] may be null.
+void composite_forward(int64_t n, const int64_t* offsets, const float* sigma, const float* delta, const float* color,
+                       int channels, float* weights, float* out, float* opacity, void* stream);
+void composite_backward(int64_t n, const int64_t* offsets, const float* sigma, const float* delta,
+                        const float* color, int channels, const float* out, const float* opacity, const float* v_out,
+                        const float* v_opacity, float* v_sigma, float* v_color, void* stream);
 
 }  // namespace cuda
 }  // namespace avatar

@@ -36,7 +36,7 @@ def test_nvcc_compiles(tmp_path, source, arch):
 
 
 @pytest.mark.skipif(_extension.find_compiler() is None, reason="no C++ compiler")
-@pytest.mark.parametrize("source", ["bindings.cpp", "bindings_fields.cpp", "bindings_raster.cpp"])
+@pytest.mark.parametrize("source", ["bindings.cpp", "bindings_fields.cpp", "bindings_raster.cpp", "bindings_volume.cpp"])
 def test_bindings_compile_with_cuda_branch(tmp_path, source):
     """The bindings' CUDA dispatch (built only where torch has CUDA) still compiles here."""
     import sysconfig

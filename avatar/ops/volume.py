@@ -1,0 +1,150 @@
+"""Volume rendering for neural-field avatars: rays marched through an occupancy grid into packed
+samples, and samples composited along their rays, forward and backward.
+
+Packed samples: the samples of ray r are rows offsets[r] .. offsets[r + 1] of every per-sample tensor,
+in order along the ray (as nerfacc packs them). The torch twins are in :mod:`avatar.ops.volume_ref`;
+the formulas are in `cuda_ext/csrc/volume.h`.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import Tensor
+
+from avatar.ops import _backend, _extension
+from avatar.ops._checks import check_finite, check_float, check_same_device, check_shape
+from avatar.ops.volume_ref import composite_ref, march_rays_ref
+
+MAX_CHANNELS = 8
+
+
+class RaySamples(NamedTuple):
+    offsets: Tensor  # [R + 1] int64: ray r's samples are rows offsets[r]:offsets[r + 1]
+    ray_ids: Tensor  # [S] int64
+    t_begin: Tensor  # [S] where each interval starts along its ray
+    t_end: Tensor  # [S]
+    t_next: Tensor  # [R] where stepping stopped (march again from there); inf once the ray left the box
+
+    @property
+    def count(self) -> int:
+        return len(self.ray_ids)
+
+
+class Composite(NamedTuple):
+    color: Tensor  # [R, C] sum of w_i c_i
+    opacity: Tensor  # [R] 1 - transmittance after the last sample (= sum of w_i)
+    weights: Tensor  # [S] w_i; carries no gradient on the kernel backends
+
+
+def _box(op: str, box_min: Sequence[float], box_max: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    lo, hi = tuple(float(v) for v in box_min), tuple(float(v) for v in box_max)
+    if len(lo) != 3 or len(hi) != 3 or not all(b > a for a, b in zip(lo, hi)) or not all(map(math.isfinite, lo + hi)):
+        raise ValueError(f"{op}: `box_min` and `box_max` need three finite coordinates with box_max > box_min, "
+                         f"got {lo} and {hi}")
+    return lo, hi
+
+
+@torch.no_grad()
+def march_rays(
+    origins: Tensor,  # [R, 3]
+    dirs: Tensor,  # [R, 3] unit length
+    grid: Tensor,  # [G, G, G] bool or uint8 occupancy over the box, indexed [z, y, x]
+    box_min: Sequence[float],  # [3] lower corner of the box the grid covers
+    box_max: Sequence[float],  # [3]
+    step: float,  # interval length along each ray
+    *,
+    near: float = 0.0,  # no sample starts closer than this
+    t_start: Tensor | None = None,  # [R] continue from here (a previous call's t_next); None: from the box
+    max_samples: int = 1 << 20,  # per ray; marching in rounds uses a few and continues from t_next
+    backend: str | None = None,
+) -> RaySamples:
+    """Samples of rays through the occupied cells of the box: equal intervals of length `step` from where
+    each ray enters the box (or `t_start`), kept where the cell holding the interval's midpoint is occupied.
+    No gradients: sample positions are a choice, what is differentiable is the field at them."""
+    op = "march_rays"
+    check_shape(op, "origins", origins, (None, 3))
+    check_shape(op, "dirs", dirs, (len(origins), 3))
+    check_float(op, "origins", origins)
+    check_float(op, "dirs", dirs)
+    if grid.dim() != 3 or not grid.shape[0] == grid.shape[1] == grid.shape[2] or grid.shape[0] < 1:
+        raise ValueError(f"{op}: `grid` must be [G, G, G], got {list(grid.shape)}")
+    if grid.dtype not in (torch.bool, torch.uint8):
+        raise ValueError(f"{op}: `grid` must be bool or uint8, got {grid.dtype}")
+    lo, hi = _box(op, box_min, box_max)
+    if not (step > 0 and math.isfinite(step)) or not math.isfinite(near):
+        raise ValueError(f"{op}: `step` must be positive and finite and `near` finite, got {step} and {near}")
+    if not 1 <= int(max_samples) < 1 << 30:
+        raise ValueError(f"{op}: `max_samples` must be in [1, 2^30), got {max_samples}")
+    if t_start is None:
+        t_start = origins.new_full((len(origins),), -3.4e38)
+    check_shape(op, "t_start", t_start, (len(origins),))
+    device = check_same_device(op, {"origins": origins, "dirs": dirs, "grid": grid, "t_start": t_start})
+    check_finite(op, {"origins": origins, "dirs": dirs})
+    which = _backend.resolve(op, backend, device, torch.promote_types(origins.dtype, dirs.dtype))
+    if which == "torch":
+        return RaySamples(*march_rays_ref(origins, dirs, t_start.to(origins.dtype), grid, lo, hi, float(step),
+                                          float(near), int(max_samples)))
+    f32 = [t.to(torch.float32).contiguous() for t in (origins, dirs, t_start)]
+    cells = grid.to(torch.uint8).contiguous()
+    with torch.cuda.device_of(f32[0]):
+        out = _extension.load().march_rays(*f32, cells, list(lo), list(hi), float(step), float(near), int(max_samples),
+                                           _extension.stream_handle(f32[0]))
+    return RaySamples(*out)
+
+
+class _Composite(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, offsets, sigma, delta, color):
+        inputs = [t.detach().to(torch.float32).contiguous() for t in (sigma, delta, color)]
+        offsets = offsets.contiguous()
+        with torch.cuda.device_of(inputs[0]):
+            out, opacity, weights = _extension.load().composite_fwd(offsets, *inputs, _extension.stream_handle(inputs[0]))
+        ctx.save_for_backward(offsets, *inputs, out, opacity)
+        ctx.mark_non_differentiable(weights)
+        return out, opacity, weights
+
+    @staticmethod
+    def backward(ctx, v_out, v_opacity, _v_weights):
+        offsets, sigma, delta, color, out, opacity = ctx.saved_tensors
+        v_out = torch.zeros_like(out) if v_out is None else v_out.to(torch.float32).contiguous()
+        v_opacity = torch.zeros_like(opacity) if v_opacity is None else v_opacity.to(torch.float32).contiguous()
+        with torch.cuda.device_of(sigma):
+            v_sigma, v_color = _extension.load().composite_bwd(offsets, sigma, delta, color, out, opacity, v_out,
+                                                               v_opacity, _extension.stream_handle(sigma))
+        return None, v_sigma, None, v_color
+
+
+def composite(
+    offsets: Tensor,  # [R + 1] int64, as `march_rays` returns it
+    sigma: Tensor,  # [S] density, >= 0
+    delta: Tensor,  # [S] interval lengths
+    color: Tensor,  # [S, C] values to composite (C <= 8), e.g. RGB and a part mask
+    *,
+    backend: str | None = None,
+) -> Composite:
+    """Front-to-back compositing of each ray's samples: w_i = T_i (1 - exp(-sigma_i delta_i)). Gradients
+    flow to `sigma` and `color` (the intervals are fixed)."""
+    op = "composite"
+    check_shape(op, "offsets", offsets, (None,))
+    check_shape(op, "sigma", sigma, (None,))
+    check_shape(op, "delta", delta, (len(sigma),))
+    check_shape(op, "color", color, (len(sigma), None))
+    if offsets.dtype != torch.int64 or len(offsets) < 1:
+        raise ValueError(f"{op}: `offsets` must be a non-empty int64 tensor [R + 1], got {offsets.dtype} {list(offsets.shape)}")
+    if not 1 <= color.shape[1] <= MAX_CHANNELS:
+        raise ValueError(f"{op}: `color` needs 1..{MAX_CHANNELS} channels, got {color.shape[1]}")
+    for name, t in (("sigma", sigma), ("delta", delta), ("color", color)):
+        check_float(op, name, t)
+    device = check_same_device(op, {"offsets": offsets, "sigma": sigma, "delta": delta, "color": color})
+    check_finite(op, {"sigma": sigma, "delta": delta, "color": color})
+    # One host read of the last offset: packs that do not end at S are a caller's bug, not a kernel's crash.
+    if int(offsets[-1]) != len(sigma) or int(offsets[0]) != 0:
+        raise ValueError(f"{op}: `offsets` must run from 0 to the number of samples ({len(sigma)}), "
+                         f"got {int(offsets[0])} .. {int(offsets[-1])}")
+    dtype = torch.promote_types(torch.promote_types(sigma.dtype, delta.dtype), color.dtype)
+    which = _backend.resolve(op, backend, device, dtype)
+    if which == "torch":
+        return Composite(*composite_ref(offsets, sigma, delta, color))
+    return Composite(*_Composite.apply(offsets, sigma, delta, color))

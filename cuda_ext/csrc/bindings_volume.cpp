@@ -1,0 +1,137 @@
+// Bindings of volume rendering: ray marching through an occupancy grid and compositing (CPU loops or
+// CUDA launchers).
+#include "bindings.h"
+#include "cpu_ops.h"
+
+#ifdef AVATAR_WITH_CUDA
+#include "cuda_launch.h"
+#endif
+
+namespace avatar::bind {
+
+namespace {
+
+avatar::MarchParams march_params(const Tensor& grid, const std::vector<double>& box_min,
+                                 const std::vector<double>& box_max, double step, double near, int64_t max_samples) {
+    TORCH_CHECK(grid.dim() == 3 && grid.size(0) == grid.size(1) && grid.size(1) == grid.size(2),
+                "the occupancy grid must be [res, res, res]");
+    TORCH_CHECK(box_min.size() == 3 && box_max.size() == 3, "box corners have three coordinates");
+    TORCH_CHECK(step > 0, "step must be positive");
+    TORCH_CHECK(max_samples >= 1 && max_samples < (1 << 30), "max_samples must be in [1, 2^30)");
+    avatar::MarchParams m{};
+    m.res = (int32_t)grid.size(0);
+    for (int a = 0; a < 3; ++a) {
+        TORCH_CHECK(box_max[a] > box_min[a], "the box must have positive extent");
+        m.box_min[a] = (float)box_min[a];
+        m.box_max[a] = (float)box_max[a];
+        m.cells_per_unit[a] = (float)(m.res / (box_max[a] - box_min[a]));
+    }
+    m.step = (float)step;
+    m.near = (float)near;
+    m.max_samples = (int32_t)max_samples;
+    return m;
+}
+
+void check_offsets(const Tensor& offsets, int64_t rays) {
+    check(offsets, "offsets", at::kLong);
+    TORCH_CHECK(offsets.dim() == 1 && offsets.size(0) == rays + 1, "offsets must be [rays + 1]");
+}
+
+}  // namespace
+
+// Returns offsets [R + 1] (int64), ray_ids [S] (int64), t_begin [S], t_end [S], t_next [R].
+std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tensor grid, std::vector<double> box_min,
+                               std::vector<double> box_max, double step, double near, int64_t max_samples,
+                               int64_t stream) {
+    check(origins, "origins");
+    check(dirs, "dirs");
+    check(t_start, "t_start");
+    check(grid, "grid", at::kByte);
+    const auto m = march_params(grid, box_min, box_max, step, near, max_samples);
+    const int64_t n = origins.size(0);
+    auto long_options = origins.options().dtype(at::kLong);
+    Tensor counts = torch::empty({n}, long_options), t_next = torch::empty({n}, origins.options());
+    const float *o = origins.data_ptr<float>(), *d = dirs.data_ptr<float>(), *ts = t_start.data_ptr<float>();
+    const uint8_t* g = grid.data_ptr<uint8_t>();
+    if (origins.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::march_count(n, o, d, ts, m, g, counts.data_ptr<int64_t>(), t_next.data_ptr<float>(),
+                                  as_stream(stream));
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    } else {
+        avatar::cpu::march_count(n, o, d, ts, m, g, counts.data_ptr<int64_t>(), t_next.data_ptr<float>(), threads());
+    }
+    Tensor offsets = torch::zeros({n + 1}, long_options);
+    if (n) offsets.slice(0, 1).copy_(counts.cumsum(0));
+    const int64_t total = offsets[n].item<int64_t>();  // one sync on CUDA: the sizes below depend on it
+    Tensor ray_ids = torch::empty({total}, long_options);
+    Tensor t_begin = torch::empty({total}, origins.options()), t_end = torch::empty({total}, origins.options());
+    if (origins.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::march_fill(n, o, d, ts, m, g, offsets.data_ptr<int64_t>(), ray_ids.data_ptr<int64_t>(),
+                                 t_begin.data_ptr<float>(), t_end.data_ptr<float>(), as_stream(stream));
+#endif
+    } else {
+        avatar::cpu::march_fill(n, o, d, ts, m, g, offsets.data_ptr<int64_t>(), ray_ids.data_ptr<int64_t>(),
+                                t_begin.data_ptr<float>(), t_end.data_ptr<float>(), threads());
+    }
+    return {offsets, ray_ids, t_begin, t_end, t_next};
+}
+
+// Returns out [R, C], opacity [R], weights [S].
+std::vector<Tensor> composite_fwd(Tensor offsets, Tensor sigma, Tensor delta, Tensor color, int64_t stream) {
+    check(sigma, "sigma");
+    check(delta, "delta");
+    check(color, "color");
+    const int64_t n = offsets.size(0) - 1, channels = color.size(1);
+    check_offsets(offsets, n);
+    TORCH_CHECK(channels >= 1 && channels <= avatar::kVolumeMaxChannels, "color needs 1..",
+                avatar::kVolumeMaxChannels, " channels");
+    Tensor out = torch::empty({n, channels}, color.options()), opacity = torch::empty({n}, color.options());
+    Tensor weights = torch::empty_like(sigma);
+    if (color.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::composite_forward(n, offsets.data_ptr<int64_t>(), sigma.data_ptr<float>(),
+                                        delta.data_ptr<float>(), color.data_ptr<float>(), (int)channels,
+                                        weights.data_ptr<float>(), out.data_ptr<float>(), opacity.data_ptr<float>(),
+                                        as_stream(stream));
+        return {out, opacity, weights};
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    }
+    avatar::cpu::composite_forward(n, offsets.data_ptr<int64_t>(), sigma.data_ptr<float>(), delta.data_ptr<float>(),
+                                   color.data_ptr<float>(), (int)channels, weights.data_ptr<float>(),
+                                   out.data_ptr<float>(), opacity.data_ptr<float>(), threads());
+    return {out, opacity, weights};
+}
+
+// Returns v_sigma [S], v_color [S, C].
+std::vector<Tensor> composite_bwd(Tensor offsets, Tensor sigma, Tensor delta, Tensor color, Tensor out,
+                                  Tensor opacity, Tensor v_out, Tensor v_opacity, int64_t stream) {
+    for (auto* t : {&sigma, &delta, &color, &out, &opacity, &v_out, &v_opacity}) check(*t, "composite input");
+    const int64_t n = offsets.size(0) - 1, channels = color.size(1);
+    check_offsets(offsets, n);
+    Tensor v_sigma = torch::empty_like(sigma), v_color = torch::empty_like(color);
+    if (color.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::composite_backward(n, offsets.data_ptr<int64_t>(), sigma.data_ptr<float>(),
+                                         delta.data_ptr<float>(), color.data_ptr<float>(), (int)channels,
+                                         out.data_ptr<float>(), opacity.data_ptr<float>(), v_out.data_ptr<float>(),
+                                         v_opacity.data_ptr<float>(), v_sigma.data_ptr<float>(),
+                                         v_color.data_ptr<float>(), as_stream(stream));
+        return {v_sigma, v_color};
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    }
+    avatar::cpu::composite_backward(n, offsets.data_ptr<int64_t>(), sigma.data_ptr<float>(), delta.data_ptr<float>(),
+                                    color.data_ptr<float>(), (int)channels, out.data_ptr<float>(),
+                                    opacity.data_ptr<float>(), v_out.data_ptr<float>(), v_opacity.data_ptr<float>(),
+                                    v_sigma.data_ptr<float>(), v_color.data_ptr<float>(), threads());
+    return {v_sigma, v_color};
+}
+
+}  // namespace avatar::bind

@@ -1,0 +1,134 @@
+// Element math of the NeRF ops, shared by the CPU loops (volume_cpu.cpp) and the CUDA kernels
+// (volume_cuda.cu): one ray at a time.
+//
+// Marching: a ray o + t d is clipped to an axis-aligned box and stepped in equal intervals
+// [t_k, t_k + step] from where it enters (or from `t_start`, when a caller marches in rounds);
+// an interval is a sample when the occupancy-grid cell holding its midpoint is occupied. The grid
+// covers the box with res^3 cells, x fastest: cell (ix, iy, iz) is byte ix + res (iy + res iz).
+//
+// Compositing: samples of one ray, in order, with density sigma >= 0, length delta and C channels
+// of colour c: alpha_i = 1 - exp(-sigma_i delta_i), T_i = prod_{j<i} (1 - alpha_j),
+// w_i = T_i alpha_i, out = sum_i w_i c_i, opacity = 1 - T_n (= sum_i w_i).
+// The gradient of sigma_i is delta_i (T_{i+1} g_i - sum_{k>i} w_k g_k), with g_i the gradient of
+// the loss with respect to w_i (g_i = v_out . c_i + v_opacity); the suffix sums come from the
+// forward outputs, so the backward pass walks each ray once, front to back.
+#pragma once
+
+#include "common.h"
+
+namespace avatar {
+
+constexpr int kVolumeMaxChannels = 8;
+
+struct MarchParams {
+    float box_min[3];
+    float box_max[3];
+    float cells_per_unit[3];  // res / extent per axis
+    int32_t res;              // cells per side of the occupancy grid
+    float step;               // interval length along the ray (the ray's direction is unit length)
+    float near;               // samples start no closer than this
+    int32_t max_samples;      // per ray and call
+};
+
+// Entry and exit of o + t d through the box (slab test); false when the ray misses it.
+AVATAR_HD bool ray_box(const float* o, const float* d, const float* lo, const float* hi, float* t0, float* t1) {
+    float enter = -3.4e38f, leave = 3.4e38f;
+    for (int a = 0; a < 3; ++a) {
+        if (d[a] == 0.f) {
+            if (o[a] < lo[a] || o[a] > hi[a]) return false;
+            continue;
+        }
+        const float inv = 1.f / d[a];
+        float ta = (lo[a] - o[a]) * inv, tb = (hi[a] - o[a]) * inv;
+        if (ta > tb) {
+            const float s = ta;
+            ta = tb;
+            tb = s;
+        }
+        enter = max_f(enter, ta);
+        leave = min_f(leave, tb);
+    }
+    *t0 = enter;
+    *t1 = leave;
+    return leave > enter;
+}
+
+// Occupancy-grid byte holding point p, or -1 outside the grid.
+AVATAR_HD int64_t grid_cell(const float* p, const MarchParams& m) {
+    int64_t index = 0, stride = 1;
+    for (int a = 0; a < 3; ++a) {
+        const float u = (p[a] - m.box_min[a]) * m.cells_per_unit[a];
+        if (!(u >= 0.f) || u >= (float)m.res) return -1;
+        index += (int64_t)u * stride;
+        stride *= m.res;
+    }
+    return index;
+}
+
+// Steps one ray. For each sample, emit(k, t_begin, t_end) with k its number on this ray; returns
+// how many there were (at most m.max_samples) and writes where stepping stopped to *t_next (a later
+// call with t_start = *t_next continues the same intervals; +inf once the ray has left the box).
+template <typename Emit>
+AVATAR_HD int march_ray(const float* o, const float* d, float t_start, const MarchParams& m,
+                        const uint8_t* grid, float* t_next, Emit emit) {
+    float t0, t1;
+    *t_next = 3.4e38f;
+    if (!ray_box(o, d, m.box_min, m.box_max, &t0, &t1)) return 0;
+    const float begin = max_f(max_f(t0, m.near), t_start);
+    int count = 0;
+    for (int64_t k = 0;; ++k) {
+        const float a = begin + (float)k * m.step;
+        const float mid = a + 0.5f * m.step;
+        if (mid >= t1) return count;
+        if (count == m.max_samples) {
+            *t_next = a;
+            return count;
+        }
+        const float p[3] = {o[0] + mid * d[0], o[1] + mid * d[1], o[2] + mid * d[2]};
+        const int64_t cell = grid_cell(p, m);
+        if (cell >= 0 && grid[cell]) {
+            emit(count, a, a + m.step);
+            ++count;
+        }
+    }
+}
+
+// One ray's samples [start, start + count): weights w (may be null) and the composite.
+AVATAR_HD void composite_ray_fwd(int64_t start, int64_t count, const float* sigma, const float* delta,
+                                 const float* color, int channels, float* weights, float* out, float* opacity) {
+    float acc[kVolumeMaxChannels] = {0.f};
+    float T = 1.f;
+    for (int64_t i = start; i < start + count; ++i) {
+        const float keep = expf(-sigma[i] * delta[i]);
+        const float w = T * (1.f - keep);
+        for (int c = 0; c < channels; ++c) acc[c] += w * color[i * channels + c];
+        if (weights) weights[i] = w;
+        T *= keep;
+    }
+    for (int c = 0; c < channels; ++c) out[c] = acc[c];
+    *opacity = 1.f - T;
+}
+
+// Gradients of one ray's sigma and colour from those of its composite (`out`, `opacity` as the
+// forward pass gave them).
+AVATAR_HD void composite_ray_bwd(int64_t start, int64_t count, const float* sigma, const float* delta,
+                                 const float* color, int channels, const float* out, float opacity,
+                                 const float* v_out, float v_opacity, float* v_sigma, float* v_color) {
+    float total = v_opacity * opacity;  // sum_k w_k g_k over the whole ray
+    for (int c = 0; c < channels; ++c) total += v_out[c] * out[c];
+    float T = 1.f, before = 0.f;  // before: sum_{k<=i} w_k g_k
+    for (int64_t i = start; i < start + count; ++i) {
+        const float keep = expf(-sigma[i] * delta[i]);
+        const float w = T * (1.f - keep);
+        float g = v_opacity;
+        for (int c = 0; c < channels; ++c) {
+            g += v_out[c] * color[i * channels + c];
+            v_color[i * channels + c] = w * v_out[c];
+        }
+        before += w * g;
+        T *= keep;
+        v_sigma[i] = delta[i] * (T * g - (total - before));
+    }
+}
+
+}  // namespace avatar

@@ -1,0 +1,170 @@
+"""Volume rendering: the marching and compositing kernels against their torch twins (random rays, empty
+and single-ray packs, rounds of marching), the twins against plain per-ray loops and finite differences,
+and bad input."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.autograd import gradcheck
+
+from avatar.ops.volume import composite, march_rays
+from avatar.ops.volume_ref import composite_ref
+
+BOX_MIN, BOX_MAX = (-1.0, -0.8, -1.2), (1.0, 0.9, 1.1)
+
+
+def _rays(n: int, seed: int):
+    """Rays from around z = -3 towards the box, some of them missing it, some axis-aligned."""
+    g = torch.Generator().manual_seed(seed)
+    origins = torch.randn(n, 3, generator=g) * 0.4 + torch.tensor([0.0, 0.0, -3.0])
+    target = (torch.rand(n, 3, generator=g) - 0.5) * 3.0
+    dirs = target - origins
+    if n >= 4:
+        dirs[:2, :2] = 0.0  # straight along z
+        dirs[2] = torch.tensor([1.0, 0.0, 0.0])  # parallel to a face: in or out by its origin
+    return origins, dirs / dirs.norm(dim=1, keepdim=True)
+
+
+def _grid(res: int, seed: int, fill: float = 0.5):
+    return torch.rand(res, res, res, generator=torch.Generator().manual_seed(seed)) < fill
+
+
+def _packs(n_rays: int, seed: int, channels: int = 4):
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.randint(0, 9, (n_rays,), generator=g)
+    if n_rays > 2:
+        counts[1] = 0
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+    s = int(offsets[-1])
+    sigma = torch.rand(s, generator=g) * 3
+    delta = torch.rand(s, generator=g) * 0.5 + 0.05
+    color = torch.rand(s, channels, generator=g)
+    return offsets, sigma, delta, color
+
+
+@pytest.mark.parametrize("n", [0, 1, 300])
+@pytest.mark.parametrize("max_samples", [1 << 20, 3])
+def test_march_kernel_matches_reference(kernels, n, max_samples):
+    origins, dirs = _rays(n, seed=n)
+    grid = _grid(16, seed=1)
+    kw = dict(step=0.07, near=0.5, max_samples=max_samples)
+    got = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, backend="cpu", **kw)
+    want = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, backend="torch", **kw)
+    assert torch.equal(got.offsets, want.offsets)
+    assert torch.equal(got.ray_ids, want.ray_ids)
+    torch.testing.assert_close(got.t_begin, want.t_begin, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.t_end, want.t_end, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.t_next, want.t_next, rtol=0, atol=1e-5)
+    if n == 300:
+        counts = got.offsets[1:] - got.offsets[:-1]
+        assert bool((counts == 0).any()) and int(counts.max()) == min(max_samples, int(counts.max()))
+        assert got.count > (1000 if max_samples > 3 else 300)
+
+
+def test_marching_in_rounds_gives_the_samples_of_one_pass(backend):
+    origins, dirs = _rays(200, seed=3)
+    grid = _grid(12, seed=2)
+    whole = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, 0.05, backend=backend)
+    t_start, pieces = None, []
+    for _ in range(200):
+        part = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, 0.05, t_start=t_start, max_samples=4, backend=backend)
+        pieces.append(part)
+        t_start = part.t_next
+        if not bool((part.t_next < 1e38).any()):
+            break
+    ids = torch.cat([p.ray_ids for p in pieces])
+    starts = torch.cat([p.t_begin for p in pieces])
+    order = torch.argsort(ids * 1000 + starts.double(), stable=True)
+    assert torch.equal(ids[order], whole.ray_ids)
+    torch.testing.assert_close(starts[order], whole.t_begin, rtol=0, atol=1e-4)
+
+
+def test_march_samples_lie_in_occupied_cells_of_the_box():
+    origins, dirs = _rays(100, seed=5)
+    grid = _grid(8, seed=4, fill=0.3)
+    s = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, 0.03, backend="torch")
+    mid = origins[s.ray_ids] + 0.5 * (s.t_begin + s.t_end)[:, None] * dirs[s.ray_ids]
+    lo, hi = torch.tensor(BOX_MIN), torch.tensor(BOX_MAX)
+    assert bool(((mid >= lo) & (mid < hi)).all())
+    ijk = ((mid - lo) / (hi - lo) * 8).long()
+    assert bool(grid[ijk[:, 2], ijk[:, 1], ijk[:, 0]].all())
+    torch.testing.assert_close(s.t_end - s.t_begin, torch.full_like(s.t_end, 0.03))
+    # a full grid gives contiguous intervals along each ray
+    full = march_rays(origins, dirs, torch.ones(8, 8, 8, dtype=torch.bool), BOX_MIN, BOX_MAX, 0.03, backend="torch")
+    same_ray = full.ray_ids[1:] == full.ray_ids[:-1]
+    torch.testing.assert_close(full.t_begin[1:][same_ray], full.t_end[:-1][same_ray], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_rays", [1, 2, 500])
+def test_composite_kernel_matches_reference(kernels, n_rays):
+    offsets, sigma, delta, color = _packs(n_rays, seed=n_rays)
+    grads = {}
+    for backend in ("cpu", "torch"):
+        s, c = sigma.clone().requires_grad_(), color.clone().requires_grad_()
+        out = composite(offsets, s, delta, c, backend=backend)
+        g = torch.Generator().manual_seed(7)
+        loss = (out.color * torch.randn(out.color.shape, generator=g)).sum() + (out.opacity * torch.randn(n_rays, generator=g)).sum()
+        loss.backward()
+        grads[backend] = (out.color.detach(), out.opacity.detach(), out.weights.detach(), s.grad, c.grad)
+    for got, want in zip(grads["cpu"], grads["torch"]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_composite_with_no_samples(backend):
+    offsets = torch.zeros(4, dtype=torch.long)
+    sigma = torch.zeros(0, requires_grad=True)
+    out = composite(offsets, sigma, torch.zeros(0), torch.zeros(0, 3), backend=backend)
+    assert out.color.shape == (3, 3) and bool((out.color == 0).all()) and bool((out.opacity == 0).all())
+    out.opacity.sum().backward()
+    assert sigma.grad.shape == (0,)
+
+
+def test_composite_reference_matches_a_plain_loop():
+    offsets, sigma, delta, color = _packs(20, seed=9, channels=3)
+    out, opacity, weights = composite_ref(offsets, sigma, delta, color)
+    for r in range(20):
+        T, acc = 1.0, torch.zeros(3)
+        for i in range(int(offsets[r]), int(offsets[r + 1])):
+            alpha = 1 - math.exp(-float(sigma[i] * delta[i]))
+            assert float(weights[i]) == pytest.approx(T * alpha, abs=1e-6)
+            acc += T * alpha * color[i]
+            T *= 1 - alpha
+        torch.testing.assert_close(out[r], acc, rtol=1e-5, atol=1e-6)
+        assert float(opacity[r]) == pytest.approx(1 - T, abs=1e-6)
+
+
+def test_composite_reference_gradcheck():
+    offsets, sigma, delta, color = _packs(6, seed=11, channels=2)
+    inputs = (sigma.double().requires_grad_(), color.double().requires_grad_())
+    assert gradcheck(lambda s, c: composite_ref(offsets, s, delta.double(), c)[:2], inputs, eps=1e-6, atol=1e-6)
+
+
+def test_dense_medium_is_opaque_and_empty_medium_transparent(backend):
+    offsets = torch.tensor([0, 50, 100])
+    sigma = torch.cat([torch.full((50,), 40.0), torch.zeros(50)])
+    out = composite(offsets, sigma, torch.full((100,), 0.1), torch.ones(100, 1), backend=backend)
+    assert float(out.opacity[0]) == pytest.approx(1.0, abs=1e-6) and float(out.opacity[1]) == 0.0
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(grid=torch.ones(4, 4, 5, dtype=torch.bool)), "grid"),
+    (dict(grid=torch.ones(4, 4, 4)), "bool or uint8"),
+    (dict(step=0.0), "step"),
+    (dict(box_max=(1.0, -0.9, 1.0)), "box_max > box_min"),
+    (dict(max_samples=0), "max_samples"),
+])
+def test_march_rejects_bad_input(bad, message):
+    origins, dirs = _rays(4, seed=0)
+    args = dict(grid=torch.ones(4, 4, 4, dtype=torch.bool), box_min=BOX_MIN, box_max=BOX_MAX, step=0.1)
+    args.update(bad)
+    with pytest.raises(ValueError, match=message):
+        march_rays(origins, dirs, **args)
+
+
+def test_composite_rejects_a_pack_that_does_not_match_its_samples():
+    with pytest.raises(ValueError, match="offsets"):
+        composite(torch.tensor([0, 3]), torch.ones(4), torch.ones(4), torch.ones(4, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        composite(torch.tensor([0, 1]), torch.tensor([float("nan")]), torch.ones(1), torch.ones(1, 3))
