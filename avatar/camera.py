@@ -1,7 +1,8 @@
 """A pinhole camera to render through: view matrix, intrinsics and image size, OpenCV axes.
 
 Renders take a `Camera`. The camera of the video is `Camera.of_video(K, w, h)` (identity view: the
-avatar lives in the video camera's space); `orbit` moves it around a point, for other angles.
+avatar lives in the video camera's space); `orbit` moves it around a point, for other angles; `cropped`
+keeps a window of its image (training on patches); `rays` gives its pixels' rays (for neural fields).
 """
 from __future__ import annotations
 
@@ -48,6 +49,27 @@ class Camera:
         K[0] *= width / self.width
         K[1] *= height / self.height
         return Camera(self.viewmat, K, int(width), int(height))
+
+    def cropped(self, x0: int, y0: int, width: int, height: int) -> "Camera":
+        """The pixels [y0, y0 + height) x [x0, x0 + width) of this camera's image, as a camera of their own."""
+        K = self.intrinsics.clone()
+        K[0, 2] -= x0
+        K[1, 2] -= y0
+        return Camera(self.viewmat, K, int(width), int(height))
+
+    def rays(self) -> tuple[Tensor, Tensor]:
+        """(origins [H * W, 3], unit directions [H * W, 3]) in world space through the pixel centres, row-major."""
+        K, device = self.intrinsics.float(), self.device
+        v, u = torch.meshgrid(torch.arange(self.height, device=device, dtype=torch.float32) + 0.5,
+                              torch.arange(self.width, device=device, dtype=torch.float32) + 0.5, indexing="ij")
+        x = (u.reshape(-1) - K[0, 2]) / K[0, 0]
+        y = (v.reshape(-1) - K[1, 2]) / K[1, 1]
+        local = torch.stack([x, y, torch.ones_like(x)], 1)
+        rotation, translation = self.viewmat[:3, :3].float(), self.viewmat[:3, 3].float()
+        dirs = local @ rotation  # R^T d for each row
+        dirs = dirs / dirs.norm(dim=1, keepdim=True)
+        origin = -(rotation.T @ translation)
+        return origin.expand_as(dirs).contiguous(), dirs.contiguous()
 
     def orbit(self, centre: Tensor, yaw_deg: float = 0.0, pitch_deg: float = 0.0, zoom: float = 1.0) -> "Camera":
         """This camera turned around `centre` [3] (world) by yaw and pitch (degrees), moved towards it by

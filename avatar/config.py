@@ -108,7 +108,8 @@ class ComputeConfig:
 @dataclass
 class ModelConfig:
     kind: str = "gaussian"
-    """Which avatar model: gaussian (3D Gaussian splats). Saved with the model; loading dispatches on it."""
+    """Which avatar model: gaussian (3D Gaussian splats) or nerf (neural fields, ray-marched). Saved with the model;
+    loading dispatches on it."""
     head_gaussians: int = 30000
     """Head Gaussians at the start (on the face template, a hair/skull shell, inside mouth and eyes)."""
     torso_gaussians: int = 10000
@@ -128,7 +129,11 @@ class ModelConfig:
     hash_growth: float = 1.4
     """Resolution ratio between levels."""
     mlp_width: int = 64
-    """Hidden width of the expression field's MLP."""
+    """Hidden width of the expression field's MLP (nerf: of the head and torso fields)."""
+    nerf_grid: int = 64
+    """Cells per side of the occupancy grids of a nerf avatar's head and torso boxes."""
+    nerf_step_cm: float = 0.3
+    """Distance between samples along a ray of a nerf avatar, in centimetres."""
 
     def hash_spec(self):
         """The expression field's hash-grid shape (an `avatar.ops.HashTriplaneSpec`) from the fields above."""
@@ -143,6 +148,9 @@ class ModelConfig:
 class TrainConfig:
     resolution: int = 0
     """Side in pixels of the frames trained on; 0 uses the processed size."""
+    patch: int = 0
+    """Side in pixels of the square patch each step renders; 0: the model kind's choice (gaussian: the whole frame,
+    nerf: 64)."""
     iterations: int = 10000
     """Optimisation steps in all."""
     stages: tuple[float, ...] = (0.08, 0.3, 0.15, 0.47)

@@ -1,9 +1,11 @@
 """The one short check for a CUDA machine: `PYTHONPATH=. python3 benchmarks/gpu_check.py [--avatar DIR]`.
 
 1. CPU-vs-CUDA parity of every op, forward and gradients, on random inputs, with the tolerances of the CPU
-   tests (project/blend/rasterize through gsplat where installed, hash-grid triplane, fused deformation).
+   tests (project/blend/rasterize through gsplat where installed, hash-grid triplane, fused deformation,
+   the NeRF kind's ray marching and compositing).
 2. With `--avatar DIR` (an already preprocessed avatar folder, e.g. of the built-in sample): `--steps`
-   training steps of the Gaussian avatar on CUDA, then rendering at 512x512.
+   training steps of the Gaussian avatar on CUDA, then rendering at 512x512; then a tenth as many steps of
+   a NeRF avatar (the nerf-preview recipe) and one 512x512 frame of it.
 
 Prints one JSON object (per-op max errors and whether each is within tolerance, seconds per step, render
 FPS). Without CUDA it prints {"cuda": false, "reason": ...} and exits 0. It needs only torch, numpy,
@@ -180,6 +182,83 @@ def check_deform(report: dict) -> None:
     }
 
 
+def check_volume(report: dict) -> None:
+    """march_rays (exact sample sets) and composite (forward and gradients) on CUDA against the CPU kernels."""
+    from avatar.ops import composite, march_rays
+
+    g = torch.Generator().manual_seed(7)
+    n = 4000 // Target.scale
+    origins = torch.randn(n, 3, generator=g) * 0.4 + torch.tensor([0.0, 0.0, -3.0])
+    dirs = (torch.rand(n, 3, generator=g) - 0.5) * 3.0 - origins
+    dirs = dirs / dirs.norm(dim=1, keepdim=True)
+    grid = torch.rand(24, 24, 24, generator=g) < 0.5
+    box = ((-1.0, -0.8, -1.2), (1.0, 0.9, 1.1))
+    samples = []
+    for device, backend in ((torch.device("cpu"), contextlib.nullcontext()), (Target.device, Target.ops())):
+        with backend:
+            samples.append(march_rays(origins.to(device), dirs.to(device), grid.to(device), *box, 0.03, near=0.5))
+    cpu, cuda = samples
+    same_pack = torch.equal(cpu.offsets, cuda.offsets.cpu()) and torch.equal(cpu.ray_ids, cuda.ray_ids.cpu())
+    t_error = abs_error(cuda.t_begin, cpu.t_begin) if same_pack else float("inf")
+    offsets = cpu.offsets
+    s = len(cpu.ray_ids)
+    sigma, color = torch.rand(s, generator=g) * 3, torch.rand(s, 4, generator=g)
+    delta = cpu.t_end - cpu.t_begin
+
+    def fn(sigma, color):
+        out = composite(offsets.to(sigma.device), sigma, delta.to(sigma.device), color)
+        return out.color, out.opacity
+
+    a, b = run_both(fn, [sigma, color], fixed_weights(8))
+    grads = {name: scaled_error(x, y) for name, x, y in zip(("sigma", "color"), b["grad"], a["grad"])}
+    report["volume"] = {
+        "samples": s, "same_samples": same_pack, "t_max_abs": t_error,
+        "forward_max_abs": max(abs_error(x, y) for x, y in zip(b["out"], a["out"])),
+        "forward_ok": same_pack and t_error <= 1e-5 and all(close(x, y, 1e-5, 1e-4) for x, y in zip(b["out"], a["out"])),
+        "grad_max_scaled": grads, "grad_ok": all(v <= 1e-4 for v in grads.values()),
+    }
+
+
+def check_nerf(folder: Path, steps: int, report: dict) -> None:
+    from avatar.config import load_config
+    from avatar.data.avatar_data import AvatarData
+    from avatar.folder import AvatarFolder
+    from avatar.model.nerf_avatar import NerfAvatar
+    from avatar.train.fit import AvatarFit
+
+    device = Target.device
+    cfg = load_config("nerf-preview")
+    cfg.train.iterations = steps
+    if Target.scale > 1:
+        cfg.model.hash_levels, cfg.model.hash_log2_table, cfg.model.nerf_grid = 6, 12, 24
+        cfg.train.resolution = 128
+    data = AvatarData(AvatarFolder(folder), cfg.train.resolution, device=device)
+    model = NerfAvatar.build(data, cfg.model, 0, device)
+    task = AvatarFit(data, model, cfg.train, cfg.model)
+    times, psnr = [], []
+    for step in range(steps):
+        Target.sync()
+        start = time.perf_counter()
+        psnr.append(task.train_step(step)["psnr"])
+        Target.sync()
+        times.append(time.perf_counter() - start)
+    i = int(data.train_ids[0])
+    camera = data.camera.resized(512 // Target.scale, 512 // Target.scale)
+    Target.sync()
+    start = time.perf_counter()
+    with torch.no_grad():
+        image = model.render(data.motion[i], data.head_pose[i], camera, torch.full((3,), 0.5, device=device),
+                             torso=data.torso[i], prepared=model.prepare()).image
+    Target.sync()
+    report["nerf"] = {
+        "steps": steps, "seconds_per_step_median": round(sorted(times)[len(times) // 2], 5),
+        "psnr_first_5": round(sum(psnr[:5]) / 5, 2), "psnr_last_5": round(sum(psnr[-5:]) / 5, 2),
+        "loss_finite": all(math.isfinite(p) for p in psnr),
+        "all_parameters_on_device": all(p.device.type == device.type for p in model.parameters()),
+        "render_512_seconds": round(time.perf_counter() - start, 3), "image_finite": bool(torch.isfinite(image).all()),
+    }
+
+
 def check_training(folder: Path, steps: int, report: dict) -> None:
     from avatar.camera import Camera
     from avatar.config import AvatarConfig
@@ -251,7 +330,7 @@ def main() -> int:
     report["extension"] = {"status": _extension.status(), "with_cuda": bool(getattr(_extension.load(), "with_cuda", False)),
                            "load_seconds": round(time.perf_counter() - start, 1)}
     checks = [("rasterize_gaussians", check_rasterize), ("hash_triplane_encode", check_hash_triplane),
-              ("deform_gaussians", check_deform)]
+              ("deform_gaussians", check_deform), ("volume", check_volume)]
     for name, check in checks:
         try:
             check(report)
@@ -262,6 +341,10 @@ def main() -> int:
             check_training(args.avatar, args.steps, report)
         except Exception as exc:
             report["training"] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=6)}
+        try:
+            check_nerf(args.avatar, max(5, args.steps // 10), report)
+        except Exception as exc:
+            report["nerf"] = {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc(limit=6)}
     report["all_ops_ok"] = all(report.get(name, {}).get("forward_ok") and report[name].get("grad_ok") for name, _ in checks)
     print(json.dumps(report, indent=2))
     return 0

@@ -77,7 +77,7 @@ class Track:
 class Frame:
     position: float  # video frames (fractional) it shows
     pixels: np.ndarray  # [H, W, 3] float32 in [0, 1]
-    timings: dict[str, float] = field(default_factory=dict)  # milliseconds: motion, deform, rasterise
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds per step: motion, then the model's own
 
     @property
     def texture(self) -> np.ndarray:

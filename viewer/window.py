@@ -273,7 +273,7 @@ class Window:
             dpg.set_value("timeline", clock)
         t = self.stats.timings
         dpg.set_value("readout", f"{self.stats.fps():.1f} FPS shown, {self.stats.dropped} dropped\n"
-                                 + " · ".join(f"{k} {t[k]:.1f} ms" for k in ("motion", "deform", "rasterise", "display") if k in t)
+                                 + " · ".join(f"{k} {v:.1f} ms" for k, v in t.items())
                                  + f"\nsound: {self.playback.backend}" + (" (no sound device: silent clock)" if self.playback.silent else "")
                                  + (f"\nmodel: {self.scene.model_label}" if self.watch is not None else ""))
         dpg.set_value("status", self.status)

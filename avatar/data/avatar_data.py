@@ -8,6 +8,7 @@ audio or exporting never pays for them.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from dataclasses import dataclass
@@ -42,6 +43,22 @@ class FrameBatch:
     torso: Tensor  # [4] torso signal (see `AvatarData.torso`)
     mouth_box: tuple[int, int, int, int]  # x0, y0, x1, y1 around the lips, in pixels
     eye_boxes: tuple[tuple[int, int, int, int], ...]  # the same around each eye
+    window: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 of the frame these pixels are (None: all)
+
+    def cropped(self, window: tuple[int, int, int, int]) -> "FrameBatch":
+        """The pixels of `window` (x0, y0, x1, y1) only, boxes moved into it (clipped; empty when outside)."""
+        x0, y0, x1, y1 = window
+
+        def inside(box):
+            bx0, by0, bx1, by1 = box
+            return (min(max(bx0 - x0, 0), x1 - x0), min(max(by0 - y0, 0), y1 - y0),
+                    min(max(bx1 - x0, 0), x1 - x0), min(max(by1 - y0, 0), y1 - y0))
+
+        rows, cols = slice(y0, y1), slice(x0, x1)
+        return dataclasses.replace(self, image=self.image[rows, cols], labels=self.labels[rows, cols],
+                                   person=self.person[rows, cols], head=self.head[rows, cols],
+                                   clear=self.clear[rows, cols], mouth_box=inside(self.mouth_box),
+                                   eye_boxes=tuple(inside(box) for box in self.eye_boxes), window=window)
 
 
 def torso_signal(folder: AvatarFolder, size: int) -> tuple[np.ndarray, float]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from avatar.folder import AvatarFolder
 from avatar.io_utils import atomic_write_json
+from avatar.model.store import WEIGHTS
 
 
 def _landmarks(tracker, image: np.ndarray) -> np.ndarray:
@@ -91,6 +92,8 @@ def _evaluate(folder: AvatarFolder, device, video: bool) -> dict:
         "test_range": data.manifest["split"]["test"],
         "resolution": size,
         "faces_found_fraction": round(float(found.mean()), 4) if len(found) else 0.0,
+        "model": {"kind": trained.model.kind, "sizes": trained.model.sizes(),
+                  "bytes_on_disk": (folder.model / WEIGHTS).stat().st_size},
         "regions": regions.report() if len(ids) else {},
         "covers": {
             "psnr": "full frame (head, torso, background plate) of every held-out test frame, rendered vs real, 8-bit RGB",

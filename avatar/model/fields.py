@@ -61,6 +61,33 @@ def pose_features(rotvec: Tensor, translation: Tensor) -> Tensor:
     return torch.cat([rotvec, translation / 10.0])
 
 
+def _matrix_to_rotvec(rotation: Tensor) -> Tensor:
+    """[3, 3] -> [3]; differentiable away from 180 degrees, enough for head poses around the rest pose."""
+    cos = ((rotation.trace() - 1) / 2).clamp(-1 + 1e-6, 1 - 1e-6)
+    angle = torch.acos(cos)
+    axis = torch.stack([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
+    return axis * (angle / (2 * torch.sin(angle)).clamp_min(1e-6))
+
+
+def head_pose_features(head_pose: Tensor, rest_pose: Tensor) -> Tensor:
+    """[6] `pose_features` of head_pose [4, 4] relative to rest_pose [4, 4] (both camera-from-head)."""
+    relative = head_pose[:3, :3] @ rest_pose[:3, :3].T
+    return pose_features(_matrix_to_rotvec(relative), head_pose[:3, 3] - rest_pose[:3, 3])
+
+
+def torso_image_shift(points: Tensor, torso: Tensor, torso_view: Tensor) -> Tensor:
+    """[N, 3] camera-space motion at `points` [N, 3] that the torso signal [4] (image shifts of the left and
+    right torso halves, fractions of the frame) describes: each point moves with the half it projects into,
+    blended across the split, at its own depth. torso_view [5]: fx/W, cx/W, fy/H, cy/H of the video camera
+    and the column (fraction of W) between the torso halves."""
+    fx_w, cx_w, fy_h, cy_h, split = torso_view.unbind()
+    x, y, z = points.unbind(1)
+    u = x / z * fx_w + cx_w  # where it projects, fraction of the frame width
+    right = torch.sigmoid((u - split) / 0.05)[:, None]
+    shift = (1 - right) * torso[:2] + right * torso[2:]
+    return torch.stack([shift[:, 0] * z / fx_w, shift[:, 1] * z / fy_h, torch.zeros_like(z)], 1)
+
+
 class TorsoField(nn.Module):
     """Offsets of the torso Gaussians that are linear in the head pose and the torso signal, with weights that
     vary smoothly over the torso: offset(x) = B(x) [1, pose, signal]. Linear, because held-out and generated

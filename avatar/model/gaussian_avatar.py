@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from avatar.camera import Camera
-from avatar.model.fields import ExpressionField, TorsoField, pose_features
+from avatar.model.fields import ExpressionField, TorsoField, head_pose_features, torso_image_shift
 from avatar.model.gaussians import ATTRIBUTES, GaussianSet
 from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrategy
 from avatar.ops import deform_gaussians, rasterize_gaussians
@@ -59,14 +59,6 @@ class GaussianRendered(Rendered):
     means2d: Tensor  # [N, 2] projected centres (the densification strategy reads their gradient)
     radii: Tensor  # [N, 2]
     head_offsets: Tensor | None  # [Nh, 3] expression offsets of the head means
-
-
-def _matrix_to_rotvec(rotation: Tensor) -> Tensor:
-    """[3, 3] -> [3]; differentiable away from 180 degrees, enough for head poses around the rest pose."""
-    cos = ((rotation.trace() - 1) / 2).clamp(-1 + 1e-6, 1 - 1e-6)
-    angle = torch.acos(cos)
-    axis = torch.stack([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0], rotation[1, 0] - rotation[0, 1]])
-    return axis * (angle / (2 * torch.sin(angle)).clamp_min(1e-6))
 
 
 class GaussianAvatar(AvatarModel):
@@ -115,8 +107,7 @@ class GaussianAvatar(AvatarModel):
     # -- rendering ---------------------------------------------------------------------------------
 
     def head_pose_features(self, head_pose: Tensor) -> Tensor:
-        relative = head_pose[:3, :3] @ self.rest_pose[:3, :3].T
-        return pose_features(_matrix_to_rotvec(relative), head_pose[:3, 3] - self.rest_pose[:3, 3])
+        return head_pose_features(head_pose, self.rest_pose)
 
     def deformable(self) -> Tensor:
         """[M] indices of the head Gaussians the expression field moves: the face and the front of the head.
@@ -131,15 +122,7 @@ class GaussianAvatar(AvatarModel):
         return Prepared(index, self.expression.encode(self.head.means[index]), self.torso_field.basis(self.torso.means))
 
     def torso_shift(self, means: Tensor, torso: Tensor) -> Tensor:
-        """[N, 3] camera-space motion of torso Gaussians at `means` [N, 3] that the torso signal [4] (image
-        shifts of the left and right halves, fractions of the frame) describes: each Gaussian moves with the
-        half it projects into, blended across the split, at its own depth."""
-        fx_w, cx_w, fy_h, cy_h, split = self.torso_view.unbind()
-        x, y, z = means.unbind(1)
-        u = x / z * fx_w + cx_w  # where it projects, fraction of the frame width
-        right = torch.sigmoid((u - split) / 0.05)[:, None]
-        shift = (1 - right) * torso[:2] + right * torso[2:]
-        return torch.stack([shift[:, 0] * z / fx_w, shift[:, 1] * z / fy_h, torch.zeros_like(z)], 1)
+        return torso_image_shift(means, torso, self.torso_view)
 
     def posed(self, motion: Tensor, head_pose: Tensor, deform: bool = True, move_torso: bool = True,
               prepared: Prepared | None = None, torso: Tensor | None = None) -> Posed:

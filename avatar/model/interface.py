@@ -1,5 +1,5 @@
 """The avatar model interface: what training, eval, rendering, export and the viewer may ask of any kind
-of avatar (`gaussian` today). A kind is a subclass of `AvatarModel` registered in `avatar.model.registry`.
+of avatar (`gaussian`, `nerf`). A kind is a subclass of `AvatarModel` registered in `avatar.model.registry`.
 
 A model renders one frame from (motion code, head pose, `Camera`) over a background; everything else a
 caller needs is here too: a cached inference state (`prepare`), parameter groups with learning rates
@@ -59,6 +59,8 @@ class AvatarModel(nn.Module, ABC):
     """The name saved with the model (`model.kind`), by which loading finds the class."""
     stage_names: ClassVar[tuple[str, ...]]
     """Training stages, in order, as the progress bar shows them; `train.stages` gives their lengths."""
+    patch_size: ClassVar[int] = 0
+    """Side in pixels of the square patch a training step renders when `train.patch` is 0; 0: the whole frame."""
 
     @classmethod
     @abstractmethod

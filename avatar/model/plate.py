@@ -46,11 +46,14 @@ class PlateEstimate:
         return (self.static + self.residual).clamp(0, 1)
 
     @torch.no_grad()
-    def update(self, image: Tensor, clear: Tensor, alpha: Tensor) -> None:
+    def update(self, image: Tensor, clear: Tensor, alpha: Tensor, window: tuple[int, int, int, int] | None = None) -> None:
         """One training frame: image [H, W, 3], where it shows clear background [H, W] bool (see
         `avatar.data.masks.clear_background`), the avatar's rendered alpha [H, W]. Clear pixels the avatar
-        does not cover move the residual towards what the frame shows."""
+        does not cover move the residual towards what the frame shows. `window` (x0, y0, x1, y1): the inputs
+        are only that part of the frame."""
+        rows, cols = (slice(None), slice(None)) if window is None else (slice(window[1], window[3]), slice(window[0], window[2]))
+        residual, weight, static = self.residual[rows, cols], self.weight[rows, cols], self.static[rows, cols]
         use = (clear & (alpha < 0.05)).float()
-        step = use * torch.maximum(1 / (self.weight + 1 + self.prior), torch.full_like(self.weight, self.rate))
-        self.residual += step[..., None] * (image - self.static - self.residual)
-        self.weight += use
+        step = use * torch.maximum(1 / (weight + 1 + self.prior), torch.full_like(weight, self.rate))
+        residual += step[..., None] * (image - static - residual)
+        weight += use

@@ -10,6 +10,7 @@ from avatar.errors import AvatarError
 
 KINDS = {
     "gaussian": "avatar.model.gaussian_avatar:GaussianAvatar",
+    "nerf": "avatar.model.nerf_avatar:NerfAvatar",
 }
 
 

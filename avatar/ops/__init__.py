@@ -1,5 +1,5 @@
-"""Differentiable compute kernels: Gaussian rasterisation, hash-grid triplane encoding and fused
-Gaussian deformation.
+"""Differentiable compute kernels: Gaussian rasterisation, hash-grid triplane encoding, fused Gaussian
+deformation and volume rendering (ray marching through an occupancy grid, compositing).
 
 Each op is a public function with its shapes documented, backed by the compiled kernels of
 `cuda_ext/` (built on first use, never at import) and by a pure-torch twin it is tested against.
@@ -9,17 +9,22 @@ from avatar.ops._backend import BACKENDS, get_default_backend, set_default_backe
 from avatar.ops.deform import DeformedGaussians, deform_gaussians
 from avatar.ops.hash_triplane import HashTriplaneSpec, hash_triplane_encode
 from avatar.ops.rasterize import RasterOutput, blend_gaussians, project_gaussians, rasterize_gaussians
+from avatar.ops.volume import Composite, RaySamples, composite, march_rays
 
 __all__ = [
     "BACKENDS",
+    "Composite",
     "DeformedGaussians",
     "HashTriplaneSpec",
     "RasterOutput",
+    "RaySamples",
     "backend_report",
     "blend_gaussians",
+    "composite",
     "deform_gaussians",
     "get_default_backend",
     "hash_triplane_encode",
+    "march_rays",
     "project_gaussians",
     "rasterize_gaussians",
     "set_default_backend",
@@ -33,7 +38,7 @@ def backend_report() -> dict[str, str]:
     from avatar.ops import _backend, _extension
 
     default = get_default_backend()
-    ops = ("rasterize_gaussians", "hash_triplane_encode", "deform_gaussians")
+    ops = ("rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "composite")
     if default == "torch":
         return {op: "torch reference (selected by AVATAR_OPS_BACKEND / set_default_backend)" for op in ops}
     status = _extension.status()
@@ -50,5 +55,5 @@ def backend_report() -> dict[str, str]:
     if torch.cuda.is_available() and default in ("auto", "cuda"):
         cuda = cpu.replace("cpu extension", "cuda extension") if "extension" in cpu else cpu
         raster = "gsplat CUDA" if _backend.gsplat_available() else "torch reference (gsplat not installed)"
-        return {"rasterize_gaussians": raster, "hash_triplane_encode": cuda, "deform_gaussians": cuda}
+        return {"rasterize_gaussians": raster, **{op: cuda for op in ops[1:]}}
     return {op: cpu for op in ops}

@@ -57,11 +57,12 @@ def march_rays(
     *,
     near: float = 0.0,  # no sample starts closer than this
     t_start: Tensor | None = None,  # [R] continue from here (a previous call's t_next); None: from the box
+    t_stop: Tensor | None = None,  # [R] no interval starts at or beyond this (None: the box's far side)
     max_samples: int = 1 << 20,  # per ray; marching in rounds uses a few and continues from t_next
     backend: str | None = None,
 ) -> RaySamples:
     """Samples of rays through the occupied cells of the box: equal intervals of length `step` from where
-    each ray enters the box (or `t_start`), kept where the cell holding the interval's midpoint is occupied.
+    each ray enters the box (or `t_start`) until it leaves it (or reaches `t_stop`), kept where the cell holding the interval's midpoint is occupied.
     No gradients: sample positions are a choice, what is differentiable is the field at them."""
     op = "march_rays"
     check_shape(op, "origins", origins, (None, 3))
@@ -79,14 +80,17 @@ def march_rays(
         raise ValueError(f"{op}: `max_samples` must be in [1, 2^30), got {max_samples}")
     if t_start is None:
         t_start = origins.new_full((len(origins),), -3.4e38)
+    if t_stop is None:
+        t_stop = origins.new_full((len(origins),), 3.4e38)
     check_shape(op, "t_start", t_start, (len(origins),))
-    device = check_same_device(op, {"origins": origins, "dirs": dirs, "grid": grid, "t_start": t_start})
+    check_shape(op, "t_stop", t_stop, (len(origins),))
+    device = check_same_device(op, {"origins": origins, "dirs": dirs, "grid": grid, "t_start": t_start, "t_stop": t_stop})
     check_finite(op, {"origins": origins, "dirs": dirs})
     which = _backend.resolve(op, backend, device, torch.promote_types(origins.dtype, dirs.dtype))
     if which == "torch":
-        return RaySamples(*march_rays_ref(origins, dirs, t_start.to(origins.dtype), grid, lo, hi, float(step),
-                                          float(near), int(max_samples)))
-    f32 = [t.to(torch.float32).contiguous() for t in (origins, dirs, t_start)]
+        return RaySamples(*march_rays_ref(origins, dirs, t_start.to(origins.dtype), t_stop.to(origins.dtype), grid, lo, hi,
+                                          float(step), float(near), int(max_samples)))
+    f32 = [t.to(torch.float32).contiguous() for t in (origins, dirs, t_start, t_stop)]
     cells = grid.to(torch.uint8).contiguous()
     with torch.cuda.device_of(f32[0]):
         out = _extension.load().march_rays(*f32, cells, list(lo), list(hi), float(step), float(near), int(max_samples),

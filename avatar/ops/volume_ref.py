@@ -34,7 +34,7 @@ def grid_cell_ref(points: Tensor, grid_res: int, box_min: Sequence[float], box_m
     return torch.where(inside, index, torch.full_like(index, -1))
 
 
-def march_rays_ref(origins: Tensor, dirs: Tensor, t_start: Tensor, grid: Tensor, box_min: Sequence[float],
+def march_rays_ref(origins: Tensor, dirs: Tensor, t_start: Tensor, t_stop: Tensor, grid: Tensor, box_min: Sequence[float],
                    box_max: Sequence[float], step: float, near: float, max_samples: int):
     """(offsets [R + 1], ray_ids [S], t_begin [S], t_end [S], t_next [R]) as `march_rays` defines them."""
     R, device = len(origins), origins.device
@@ -51,9 +51,10 @@ def march_rays_ref(origins: Tensor, dirs: Tensor, t_start: Tensor, grid: Tensor,
     occupied = valid & (cell >= 0) & grid.reshape(-1).bool()[cell.clamp_min(0)]
     rank = occupied.long().cumsum(1)
     keep = occupied & (rank <= max_samples)
-    # Stepping stops at the first step after the max_samples-th sample, if that step is still in the box.
-    stop = valid & (rank - occupied.long() == max_samples)
+    # Stepping stops at the first step in the box after the max_samples-th sample or at or beyond t_stop.
+    stop = valid & ((rank - occupied.long() == max_samples) | (a >= t_stop[:, None]))
     first_stop = torch.where(stop, k.expand_as(a), torch.full_like(a, float(K))).amin(1).long()
+    keep = keep & (k[None] < first_stop[:, None])
     t_next = torch.where(first_stop < K, a.gather(1, first_stop.clamp(max=K - 1)[:, None])[:, 0],
                          torch.full_like(t1, BIG))
     counts = keep.sum(1)

@@ -31,7 +31,7 @@ class ProgressBar(Callback):
 
     def on_step(self, trainer: Trainer, stage: str, scalars: dict[str, float]) -> None:
         self.bar.set_description(f"{stage:>11s}", refresh=False)
-        self.bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items() if k in ("loss", "psnr", "gaussians")}, refresh=False)
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in scalars.items() if k in ("loss", "psnr", "size")}, refresh=False)
         self.bar.update(1)
         now, step, total = time.monotonic(), trainer.step, trainer.total_steps
         if now - self.last_time < self.every_s and step < total:

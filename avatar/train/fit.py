@@ -46,6 +46,7 @@ class AvatarFit:
         self.plate = PlateEstimate(data.background) if cfg.learn_background else None
         self.optimizer = self._make_optimizer()
         self.motion_spread = data.motion[torch.from_numpy(data.train_ids).to(data.motion.device)].std(0)
+        self.patch = cfg.patch if cfg.patch > 0 else model.patch_size  # 0: whole frames
         self.last_psnr = 0.0
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -65,11 +66,46 @@ class AvatarFit:
             elif group["decay"] == "second_half":
                 group["lr"] = group["base_lr"] * 0.1 ** max(0.0, 2 * progress - 1)
 
-    def render_frame(self, index: int, stage: int | None = None, refine: bool = False, noise: bool = False):
+    def pick_window(self, batch) -> tuple[int, int, int, int] | None:
+        """The patch (x0, y0, x1, y1) a training step renders, or None for the whole frame. Patches are
+        centred on the lips half the time, on an eye a sixth, else on a pixel of the person or, one time in
+        ten, anywhere (background that teaches the plate and empty coverage)."""
+        side = min(self.patch, self.data.resolution)
+        if side <= 0 or side >= self.data.resolution:
+            return None
+        draw = float(torch.rand((), generator=self.generator))
+        if draw < 0.5:
+            box = batch.mouth_box
+        elif draw < 0.67:
+            box = batch.eye_boxes[int(draw * 1000) % len(batch.eye_boxes)]
+        else:
+            box = None
+        if box is not None and box[2] > box[0]:
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        else:
+            where = torch.nonzero(batch.person > 0.5) if draw < 0.9 else torch.zeros(0, 2, dtype=torch.long)
+            if len(where):
+                cy, cx = where[int(torch.randint(len(where), (1,), generator=self.generator))].tolist()
+            else:
+                cx, cy = (torch.rand(2, generator=self.generator) * self.data.resolution).tolist()
+        jitter = ((torch.rand(2, generator=self.generator) - 0.5) * side / 2).tolist()
+        x0 = int(min(max(cx + jitter[0] - side / 2, 0), self.data.resolution - side))
+        y0 = int(min(max(cy + jitter[1] - side / 2, 0), self.data.resolution - side))
+        return x0, y0, x0 + side, y0 + side
+
+    def render_frame(self, index: int, stage: int | None = None, refine: bool = False, noise: bool = False,
+                     patch: bool = False):
         """(frame, {correction name: its differentiable row}, rendered); `refine` applies the frame's own
         pose and colour corrections (training frames in the last stage; never for held-out frames), `noise`
-        perturbs its motion code (`train.motion_noise`, training steps only)."""
+        perturbs its motion code (`train.motion_noise`, training steps only), `patch` renders only the
+        window `pick_window` chooses (for kinds that train on patches) and returns the frame cut to it
+        (`batch.window`)."""
         batch = self.data.frame(index)
+        window = self.pick_window(batch) if patch else None
+        camera, plate = self.data.camera, self.data.background if self.plate is None else self.plate.plate()
+        if window is not None:
+            x0, y0, x1, y1 = window
+            batch, camera, plate = batch.cropped(window), camera.cropped(x0, y0, x1 - x0, y1 - y0), plate[y0:y1, x0:x1]
         pose, rows, motion = batch.head_pose, {}, batch.motion
         if noise and self.cfg.motion_noise > 0:
             draw = torch.randn(motion.shape, generator=self.generator, device=CPU).to(motion.device)
@@ -79,8 +115,7 @@ class AvatarFit:
             pose = pose.clone()
             pose[:3, :3] = rotvec_to_matrix(delta[:3]) @ batch.head_pose[:3, :3]
             pose[:3, 3] = batch.head_pose[:3, 3] + delta[3:]
-        plate = self.data.background if self.plate is None else self.plate.plate()
-        rendered = self.model.render(motion, pose, self.data.camera, plate, torso=batch.torso, stage=stage)
+        rendered = self.model.render(motion, pose, camera, plate, torso=batch.torso, stage=stage)
         if refine and self.cfg.learn_colour:
             rows["colour"] = colour = self.colour.row(index)
             rendered.image = rendered.image + rendered.image @ colour[:, :3].T + colour[:, 3]
@@ -97,7 +132,8 @@ class AvatarFit:
     def train_step(self, step: int) -> dict[str, float]:
         stage = self.stage_at(step)
         index = int(self.data.train_ids[torch.randint(len(self.data.train_ids), (1,), generator=self.generator)])
-        batch, rows, rendered = self.render_frame(index, stage, refine=stage == len(self.stage_names) - 1, noise=True)
+        batch, rows, rendered = self.render_frame(index, stage, refine=stage == len(self.stage_names) - 1, noise=True,
+                                                  patch=True)
         self.strategy.before_backward(rendered)
         losses = self.losses(rendered, batch)
         self._schedule(step)
@@ -110,12 +146,12 @@ class AvatarFit:
                 {"pose": self.pose_delta, "colour": self.colour}[name].step(index, row.grad)
         self.strategy.after_step(step, self.optimizer, self.generator)
         if self.plate is not None:
-            self.plate.update(batch.image, batch.clear, rendered.alpha.detach())
+            self.plate.update(batch.image, batch.clear, rendered.alpha.detach(), batch.window)
         with torch.no_grad():
             self.last_psnr = float(psnr(rendered.image, batch.image))
         scalars = {k: float(v.detach()) for k, v in losses.items() if k != "total"}
         return {"loss": float(losses["total"].detach()), "psnr": self.last_psnr,
-                "gaussians": float(sum(self.model.sizes().values())), **scalars}
+                "size": float(sum(self.model.sizes().values())), **scalars}
 
     @torch.no_grad()
     def images(self) -> dict[str, np.ndarray]:

@@ -62,7 +62,7 @@ std::vector<Tensor> deform_bwd(Tensor means, Tensor quats, Tensor d_means, Tenso
                                Tensor v_out_log_scales, int64_t stream);
 
 // bindings_volume.cpp
-std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tensor grid, std::vector<double> box_min,
+std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tensor t_stop, Tensor grid, std::vector<double> box_min,
                                std::vector<double> box_max, double step, double near, int64_t max_samples,
                                int64_t stream);
 std::vector<Tensor> composite_fwd(Tensor offsets, Tensor sigma, Tensor delta, Tensor color, int64_t stream);

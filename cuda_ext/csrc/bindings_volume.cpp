@@ -40,28 +40,29 @@ void check_offsets(const Tensor& offsets, int64_t rays) {
 }  // namespace
 
 // Returns offsets [R + 1] (int64), ray_ids [S] (int64), t_begin [S], t_end [S], t_next [R].
-std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tensor grid, std::vector<double> box_min,
+std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tensor t_stop, Tensor grid, std::vector<double> box_min,
                                std::vector<double> box_max, double step, double near, int64_t max_samples,
                                int64_t stream) {
     check(origins, "origins");
     check(dirs, "dirs");
     check(t_start, "t_start");
+    check(t_stop, "t_stop");
     check(grid, "grid", at::kByte);
     const auto m = march_params(grid, box_min, box_max, step, near, max_samples);
     const int64_t n = origins.size(0);
     auto long_options = origins.options().dtype(at::kLong);
     Tensor counts = torch::empty({n}, long_options), t_next = torch::empty({n}, origins.options());
-    const float *o = origins.data_ptr<float>(), *d = dirs.data_ptr<float>(), *ts = t_start.data_ptr<float>();
+    const float *o = origins.data_ptr<float>(), *d = dirs.data_ptr<float>(), *ts = t_start.data_ptr<float>(), *te = t_stop.data_ptr<float>();
     const uint8_t* g = grid.data_ptr<uint8_t>();
     if (origins.is_cuda()) {
 #ifdef AVATAR_WITH_CUDA
-        avatar::cuda::march_count(n, o, d, ts, m, g, counts.data_ptr<int64_t>(), t_next.data_ptr<float>(),
+        avatar::cuda::march_count(n, o, d, ts, te, m, g, counts.data_ptr<int64_t>(), t_next.data_ptr<float>(),
                                   as_stream(stream));
 #else
         TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
 #endif
     } else {
-        avatar::cpu::march_count(n, o, d, ts, m, g, counts.data_ptr<int64_t>(), t_next.data_ptr<float>(), threads());
+        avatar::cpu::march_count(n, o, d, ts, te, m, g, counts.data_ptr<int64_t>(), t_next.data_ptr<float>(), threads());
     }
     Tensor offsets = torch::zeros({n + 1}, long_options);
     if (n) offsets.slice(0, 1).copy_(counts.cumsum(0));
@@ -70,11 +71,11 @@ std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tens
     Tensor t_begin = torch::empty({total}, origins.options()), t_end = torch::empty({total}, origins.options());
     if (origins.is_cuda()) {
 #ifdef AVATAR_WITH_CUDA
-        avatar::cuda::march_fill(n, o, d, ts, m, g, offsets.data_ptr<int64_t>(), ray_ids.data_ptr<int64_t>(),
+        avatar::cuda::march_fill(n, o, d, ts, te, m, g, offsets.data_ptr<int64_t>(), ray_ids.data_ptr<int64_t>(),
                                  t_begin.data_ptr<float>(), t_end.data_ptr<float>(), as_stream(stream));
 #endif
     } else {
-        avatar::cpu::march_fill(n, o, d, ts, m, g, offsets.data_ptr<int64_t>(), ray_ids.data_ptr<int64_t>(),
+        avatar::cpu::march_fill(n, o, d, ts, te, m, g, offsets.data_ptr<int64_t>(), ray_ids.data_ptr<int64_t>(),
                                 t_begin.data_ptr<float>(), t_end.data_ptr<float>(), threads());
     }
     return {offsets, ray_ids, t_begin, t_end, t_next};

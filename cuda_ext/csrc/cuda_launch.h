@@ -33,9 +33,9 @@ void deform_backward(int64_t n, const float* means, const float* quats, const fl
 
 // Volume rendering (volume.h). Marching is two passes: counts [R] and t_next [R], then, with
 // offsets [R + 1] the running sum of the counts, the samples' ray ids and intervals.
-void march_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const MarchParams& m,
+void march_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop, const MarchParams& m,
                  const uint8_t* grid, int64_t* counts, float* t_next, void* stream);
-void march_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const MarchParams& m,
+void march_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop, const MarchParams& m,
                 const uint8_t* grid, const int64_t* offsets, int64_t* ray_ids, float* t_begin, float* t_end,
                 void* stream);
 

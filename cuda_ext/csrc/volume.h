@@ -2,8 +2,8 @@
 // (volume_cuda.cu): one ray at a time.
 //
 // Marching: a ray o + t d is clipped to an axis-aligned box and stepped in equal intervals
-// [t_k, t_k + step] from where it enters (or from `t_start`, when a caller marches in rounds);
-// an interval is a sample when the occupancy-grid cell holding its midpoint is occupied. The grid
+// [t_k, t_k + step] from where it enters (or from `t_start`, when a caller marches in rounds) until
+// it leaves (or an interval would start at or beyond `t_stop`); an interval is a sample when the occupancy-grid cell holding its midpoint is occupied. The grid
 // covers the box with res^3 cells, x fastest: cell (ix, iy, iz) is byte ix + res (iy + res iz).
 //
 // Compositing: samples of one ray, in order, with density sigma >= 0, length delta and C channels
@@ -67,9 +67,9 @@ AVATAR_HD int64_t grid_cell(const float* p, const MarchParams& m) {
 
 // Steps one ray. For each sample, emit(k, t_begin, t_end) with k its number on this ray; returns
 // how many there were (at most m.max_samples) and writes where stepping stopped to *t_next (a later
-// call with t_start = *t_next continues the same intervals; +inf once the ray has left the box).
+// call with t_start = *t_next continues the same intervals; 3.4e38 once the ray has left the box).
 template <typename Emit>
-AVATAR_HD int march_ray(const float* o, const float* d, float t_start, const MarchParams& m,
+AVATAR_HD int march_ray(const float* o, const float* d, float t_start, float t_stop, const MarchParams& m,
                         const uint8_t* grid, float* t_next, Emit emit) {
     float t0, t1;
     *t_next = 3.4e38f;
@@ -80,7 +80,7 @@ AVATAR_HD int march_ray(const float* o, const float* d, float t_start, const Mar
         const float a = begin + (float)k * m.step;
         const float mid = a + 0.5f * m.step;
         if (mid >= t1) return count;
-        if (count == m.max_samples) {
+        if (count == m.max_samples || a >= t_stop) {
             *t_next = a;
             return count;
         }

@@ -4,22 +4,22 @@
 namespace avatar {
 namespace cpu {
 
-void march_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const MarchParams& m,
+void march_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop, const MarchParams& m,
                  const uint8_t* grid, int64_t* counts, float* t_next, int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 256)
     for (int64_t r = 0; r < n; ++r)
-        counts[r] = march_ray(origins + 3 * r, dirs + 3 * r, t_start[r], m, grid, t_next + r,
+        counts[r] = march_ray(origins + 3 * r, dirs + 3 * r, t_start[r], t_stop[r], m, grid, t_next + r,
                               [](int, float, float) {});
 }
 
-void march_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const MarchParams& m,
+void march_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop, const MarchParams& m,
                 const uint8_t* grid, const int64_t* offsets, int64_t* ray_ids, float* t_begin, float* t_end,
                 int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 256)
     for (int64_t r = 0; r < n; ++r) {
         float unused;
         const int64_t base = offsets[r];
-        march_ray(origins + 3 * r, dirs + 3 * r, t_start[r], m, grid, &unused, [&](int k, float a, float b) {
+        march_ray(origins + 3 * r, dirs + 3 * r, t_start[r], t_stop[r], m, grid, &unused, [&](int k, float a, float b) {
             ray_ids[base + k] = r;
             t_begin[base + k] = a;
             t_end[base + k] = b;

@@ -29,21 +29,21 @@ struct FillEmit {
 };
 
 __global__ void march_count_kernel(int64_t n, const float* __restrict__ origins, const float* __restrict__ dirs,
-                                   const float* __restrict__ t_start, MarchParams m, const uint8_t* __restrict__ grid,
+                                   const float* __restrict__ t_start, const float* __restrict__ t_stop, MarchParams m, const uint8_t* __restrict__ grid,
                                    int64_t* __restrict__ counts, float* __restrict__ t_next) {
     const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= n) return;
-    counts[r] = march_ray(origins + 3 * r, dirs + 3 * r, t_start[r], m, grid, t_next + r, NoEmit{});
+    counts[r] = march_ray(origins + 3 * r, dirs + 3 * r, t_start[r], t_stop[r], m, grid, t_next + r, NoEmit{});
 }
 
 __global__ void march_fill_kernel(int64_t n, const float* __restrict__ origins, const float* __restrict__ dirs,
-                                  const float* __restrict__ t_start, MarchParams m, const uint8_t* __restrict__ grid,
+                                  const float* __restrict__ t_start, const float* __restrict__ t_stop, MarchParams m, const uint8_t* __restrict__ grid,
                                   const int64_t* __restrict__ offsets, int64_t* ray_ids, float* t_begin,
                                   float* t_end) {
     const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= n) return;
     float unused;
-    march_ray(origins + 3 * r, dirs + 3 * r, t_start[r], m, grid, &unused,
+    march_ray(origins + 3 * r, dirs + 3 * r, t_start[r], t_stop[r], m, grid, &unused,
               FillEmit{ray_ids, t_begin, t_end, offsets[r], r});
 }
 
@@ -69,18 +69,18 @@ __global__ void composite_bwd_kernel(int64_t n, const int64_t* __restrict__ offs
 
 }  // namespace
 
-void march_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const MarchParams& m,
+void march_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop, const MarchParams& m,
                  const uint8_t* grid, int64_t* counts, float* t_next, void* stream) {
     if (n == 0) return;
-    march_count_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(n, origins, dirs, t_start, m, grid,
+    march_count_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(n, origins, dirs, t_start, t_stop, m, grid,
                                                                              counts, t_next);
 }
 
-void march_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const MarchParams& m,
+void march_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop, const MarchParams& m,
                 const uint8_t* grid, const int64_t* offsets, int64_t* ray_ids, float* t_begin, float* t_end,
                 void* stream) {
     if (n == 0) return;
-    march_fill_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(n, origins, dirs, t_start, m, grid,
+    march_fill_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(n, origins, dirs, t_start, t_stop, m, grid,
                                                                             offsets, ray_ids, t_begin, t_end);
 }
 

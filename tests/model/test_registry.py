@@ -14,10 +14,10 @@ def test_known_and_unknown_kinds():
     from avatar.model.gaussian_avatar import GaussianAvatar
 
     assert model_class("gaussian") is GaussianAvatar and GaussianAvatar.kind == "gaussian"
-    assert set(KINDS) == {"gaussian"}
-    with pytest.raises(AvatarError, match="'splat9', an avatar kind this version does not know; it knows: gaussian"):
+    assert set(KINDS) == {"gaussian", "nerf"}
+    with pytest.raises(AvatarError, match="'splat9', an avatar kind this version does not know; it knows: gaussian, nerf"):
         model_class("splat9")
-    with pytest.raises(AvatarError, match="names no avatar kind; this version knows: gaussian"):
+    with pytest.raises(AvatarError, match="names no avatar kind; this version knows: gaussian, nerf"):
         model_class(None)
 
 

@@ -46,10 +46,12 @@ def _packs(n_rays: int, seed: int, channels: int = 4):
 
 @pytest.mark.parametrize("n", [0, 1, 300])
 @pytest.mark.parametrize("max_samples", [1 << 20, 3])
-def test_march_kernel_matches_reference(kernels, n, max_samples):
+@pytest.mark.parametrize("stop", [False, True])
+def test_march_kernel_matches_reference(kernels, n, max_samples, stop):
     origins, dirs = _rays(n, seed=n)
     grid = _grid(16, seed=1)
-    kw = dict(step=0.07, near=0.5, max_samples=max_samples)
+    t_stop = torch.rand(n, generator=torch.Generator().manual_seed(n)) * 2 + 2.5 if stop else None
+    kw = dict(step=0.07, near=0.5, max_samples=max_samples, t_stop=t_stop)
     got = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, backend="cpu", **kw)
     want = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, backend="torch", **kw)
     assert torch.equal(got.offsets, want.offsets)
@@ -60,25 +62,34 @@ def test_march_kernel_matches_reference(kernels, n, max_samples):
     if n == 300:
         counts = got.offsets[1:] - got.offsets[:-1]
         assert bool((counts == 0).any()) and int(counts.max()) == min(max_samples, int(counts.max()))
-        assert got.count > (1000 if max_samples > 3 else 300)
+        assert got.count > (1000 if max_samples > 3 and not stop else 300)
+    if stop and got.count:
+        assert bool((got.t_begin < t_stop[got.ray_ids]).all())
 
 
-def test_marching_in_rounds_gives_the_samples_of_one_pass(backend):
+@pytest.mark.parametrize("by", ["count", "depth"])
+def test_marching_in_rounds_gives_the_samples_of_one_pass(backend, by):
     origins, dirs = _rays(200, seed=3)
     grid = _grid(12, seed=2)
     whole = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, 0.05, backend=backend)
     t_start, pieces = None, []
-    for _ in range(200):
-        part = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, 0.05, t_start=t_start, max_samples=4, backend=backend)
+    for k in range(200):
+        limit = dict(max_samples=4) if by == "count" else dict(t_stop=torch.full((200,), 2.0 + 0.3 * k))
+        part = march_rays(origins, dirs, grid, BOX_MIN, BOX_MAX, 0.05, t_start=t_start, backend=backend, **limit)
         pieces.append(part)
         t_start = part.t_next
         if not bool((part.t_next < 1e38).any()):
             break
     ids = torch.cat([p.ray_ids for p in pieces])
     starts = torch.cat([p.t_begin for p in pieces])
-    order = torch.argsort(ids * 1000 + starts.double(), stable=True)
-    assert torch.equal(ids[order], whole.ray_ids)
-    torch.testing.assert_close(starts[order], whole.t_begin, rtol=0, atol=1e-4)
+    # Continuing from t_next restarts the float sum a = begin + k step: a midpoint that sits on a cell face
+    # or the box's far side can land on the other side of it, so a sample may come or go; all others match.
+    counts = torch.bincount(ids, minlength=200)
+    assert int((counts - (whole.offsets[1:] - whole.offsets[:-1])).abs().max()) <= 1
+    assert int((counts != whole.offsets[1:] - whole.offsets[:-1]).sum()) <= 2
+    key = lambda i, t: i.double() * 1000 + t.double()
+    gap = (key(ids, starts)[:, None] - key(whole.ray_ids, whole.t_begin)[None]).abs().amin(1)
+    assert float((gap < 1e-4).float().mean()) > 0.998
 
 
 def test_march_samples_lie_in_occupied_cells_of_the_box():

@@ -1,0 +1,327 @@
+"""The NeRF avatar (`model.kind: nerf`): a head field in the head frame conditioned on the motion code and
+a torso field in camera space conditioned on the head pose and the torso signal, ray-marched through
+their occupancy grids and composited together along each ray, over the background.
+
+One frame: every pixel's ray is taken into the head frame by the head pose and marched through the head
+grid, and marched as it is through the torso grid; the two sample sets are merged in depth order. A
+density-only pass over all samples finds where each ray's transmittance has run out; colour (and, in
+training, gradients) are computed only before that. The renderer never sees audio.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from avatar.camera import Camera
+from avatar.model.fields import head_pose_features
+from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrategy
+from avatar.model.nerf_fields import HeadNerfField, TorsoNerfField
+from avatar.model.occupancy import OccupancyGrid
+from avatar.ops import composite, march_rays
+from avatar.ops.volume_ref import BIG, ray_box_ref
+
+CPU = torch.device("cpu")
+NEAR_CM = 1.0
+EVAL_CHUNK = 1 << 18  # samples per field call without gradients (bounds a 512-pixel frame's memory)
+WARP_RESOLUTION = 48  # cells per side of the torso warp's cached basis
+ROUND_STEPS = 16  # a round of marching advances every ray by this many steps
+DARK = 1e-4  # transmittance below which a ray has stopped
+MIN_WEIGHT = 1e-5  # samples that add less than this to their pixel are not trained
+
+
+class Grids(NamedTuple):
+    """The occupancy masks a frame marches through (and, for a trained avatar, the torso warp's basis)."""
+
+    head: Tensor  # [G, G, G] bool, head frame
+    torso: Tensor  # [G, G, G] bool, camera space
+    torso_basis: Tensor | None = None  # [3, inputs, W, W, W] (`TorsoNerfField.warp_basis`)
+
+
+@dataclass
+class NerfRendered(Rendered):
+    samples: dict[str, tuple[Tensor, Tensor]]  # part -> (points [N, 3] in its grid's space, weights [N]) (training)
+
+
+@dataclass
+class _Part:
+    """One part of the avatar as a frame's rays see it: the rays in its grid's space and its field there."""
+
+    name: str
+    origins: Tensor  # [R, 3]
+    dirs: Tensor  # [R, 3]
+    grid: Tensor  # [G, G, G] bool
+    box: tuple[tuple[float, ...], tuple[float, ...]]
+    field: Callable[[Tensor, bool], tuple[Tensor, Tensor | None]]  # (points, density_only) -> (density, colour)
+
+
+class _Samples(NamedTuple):
+    """Samples of several parts, merged in depth order along each ray (rays in order)."""
+
+    offsets: Tensor  # [R + 1]
+    ray_ids: Tensor  # [S]
+    t: Tensor  # [S] interval starts
+    delta: Tensor  # [S]
+    points: Tensor  # [S, 3] in the space of the sample's part
+    part: Tensor  # [S] index of the part
+
+    def subset(self, keep: Tensor, rays: int) -> "_Samples":
+        ray_ids = self.ray_ids[keep]
+        return _Samples(_offsets(ray_ids, rays), ray_ids, self.t[keep], self.delta[keep], self.points[keep], self.part[keep])
+
+    @classmethod
+    def empty(cls, rays: int, device: torch.device) -> "_Samples":
+        index, value = torch.zeros(0, dtype=torch.long, device=device), torch.zeros(0, device=device)
+        return cls(torch.zeros(rays + 1, dtype=torch.long, device=device), index, value, value,
+                   torch.zeros(0, 3, device=device), index)
+
+
+def _offsets(sorted_ray_ids: Tensor, rays: int) -> Tensor:
+    counts = torch.bincount(sorted_ray_ids, minlength=rays)
+    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+
+
+def _merge(parts: list[_Part], marched: list, rays: int) -> _Samples:
+    ray_ids = torch.cat([m.ray_ids for m in marched])
+    t = torch.cat([m.t_begin for m in marched])
+    order = torch.argsort(ray_ids.double() * 1e4 + t.double())  # by ray, then along it (t < 100 m)
+    points = torch.cat([p.origins[m.ray_ids] + (0.5 * (m.t_begin + m.t_end))[:, None] * p.dirs[m.ray_ids]
+                        for p, m in zip(parts, marched)])
+    part = torch.cat([torch.full_like(m.ray_ids, k) for k, m in enumerate(marched)])
+    delta = torch.cat([m.t_end - m.t_begin for m in marched])
+    ray_ids = ray_ids[order]
+    return _Samples(_offsets(ray_ids, rays), ray_ids, t[order], delta[order], points[order], part[order])
+
+
+def _concat(rounds: list[_Samples], rays: int) -> _Samples:
+    """Samples of successive rounds (each deeper along every ray than the last) as one depth-ordered pack."""
+    ray_ids = torch.cat([r.ray_ids for r in rounds])
+    order = torch.argsort(ray_ids, stable=True)
+    ray_ids = ray_ids[order]
+    rest = (torch.cat([getattr(r, name) for r in rounds])[order] for name in ("t", "delta", "points", "part"))
+    return _Samples(_offsets(ray_ids, rays), ray_ids, *rest)
+
+
+def _evaluate(parts: list[_Part], samples: _Samples, density_only: bool) -> tuple[Tensor, Tensor | None]:
+    """(density [S], colour and head flag [S, 4] or None) of the samples."""
+    n = len(samples.t)
+    density = samples.t.new_zeros(n)
+    colour = None if density_only else samples.t.new_zeros(n, 4)
+    for k, part in enumerate(parts):
+        mine = torch.nonzero(samples.part == k, as_tuple=True)[0]
+        d, c = _chunked(part.field, samples.points[mine], density_only)
+        density = density.index_copy(0, mine, d)
+        if not density_only:
+            c = torch.cat([c, c.new_full((len(c), 1), float(part.name == "head"))], 1)
+            colour = colour.index_copy(0, mine, c)
+    return density, colour
+
+
+def _segment_exclusive_cumsum(values: Tensor, offsets: Tensor, ray_ids: Tensor) -> Tensor:
+    """Per ray, the sum of the values before each one (float64 running sum, restarted at each ray)."""
+    total = torch.cumsum(values.double(), 0)
+    before_ray = torch.cat([total.new_zeros(1), total])[offsets[:-1]]
+    return (total - values.double() - before_ray[ray_ids]).to(values.dtype)
+
+
+def _chunked(fn, points: Tensor, density_only: bool):
+    if torch.is_grad_enabled() or len(points) <= EVAL_CHUNK:
+        return fn(points, density_only)
+    parts = [fn(points[i:i + EVAL_CHUNK], density_only) for i in range(0, len(points), EVAL_CHUNK)]
+    density = torch.cat([p[0] for p in parts])
+    return density, None if density_only else torch.cat([p[1] for p in parts])
+
+
+class NerfAvatar(AvatarModel):
+    kind = "nerf"
+    stage_names = ("head", "torso", "joint")
+    patch_size = 64
+
+    def __init__(self, head: HeadNerfField, torso: TorsoNerfField, grid_resolution: int, step: float, rest_pose: Tensor):
+        super().__init__()
+        self.head_field, self.torso_field = head, torso
+        self.head_grid = OccupancyGrid(head.box_min, head.box_max, grid_resolution)
+        self.torso_grid = OccupancyGrid(torso.box_min, torso.box_max, grid_resolution)
+        self.step = float(step)
+        self.threshold = 0.01 / self.step  # density at which one step hides 1 % of what is behind it
+        self.register_buffer("rest_pose", rest_pose.float().clone())
+
+    # -- construction and storage ------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, data, cfg, seed: int, device: torch.device) -> "NerfAvatar":
+        from avatar.model.build import build_nerf_avatar
+
+        return build_nerf_avatar(data, cfg, seed).to(device)
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, Tensor], meta: dict, cfg, device: torch.device) -> "NerfAvatar":
+        head = HeadNerfField(cfg.hash_spec(), meta["head_box"][0], meta["head_box"][1], meta["groups"],
+                             int(meta["motion_dim"]), cfg.mlp_width)
+        torso = TorsoNerfField(cfg.hash_spec(), meta["torso_box"][0], meta["torso_box"][1], tensors["torso_field.torso_view"],
+                               cfg.mlp_width)
+        avatar = cls(head, torso, int(meta["grid_resolution"]), float(meta["step"]), tensors["rest_pose"])
+        avatar.load_state_dict(tensors)
+        return avatar.to(device)
+
+    def meta(self) -> dict:
+        head, torso = self.head_field, self.torso_field
+        return {"motion_dim": head.motion_dim, "groups": head.groups, "head_box": [list(head.box_min), list(head.box_max)],
+                "torso_box": [list(torso.box_min), list(torso.box_max)], "grid_resolution": self.head_grid.resolution,
+                "step": self.step}
+
+    def sizes(self) -> dict[str, int]:
+        return {"head_cells": int(self.head_grid.occupied(self.threshold).sum()),
+                "torso_cells": int(self.torso_grid.occupied(self.threshold).sum())}
+
+    def flops_per_sample(self) -> dict[str, int]:
+        """Forward FLOPs of one sample of each field."""
+        return {"head": self.head_field.flops(), "torso": self.torso_field.flops()}
+
+    # -- rendering ---------------------------------------------------------------------------------
+
+    def grids(self, trained: bool) -> Grids:
+        """Training marches every occupied cell; a trained avatar only those its training frames saw."""
+        pick = (lambda g: g.visible(self.threshold)) if trained else (lambda g: g.occupied(self.threshold))
+        return Grids(pick(self.head_grid), pick(self.torso_grid))
+
+    def prepare(self) -> Grids:
+        with torch.no_grad():
+            return self.grids(trained=True)._replace(torso_basis=self.torso_field.warp_basis(WARP_RESOLUTION))
+
+    def _parts(self, motion: Tensor, head_pose: Tensor, camera: Camera, torso: Tensor | None, moving_torso: bool,
+               grids: Grids, parts: frozenset[str]) -> list[_Part]:
+        origins, dirs = camera.rays()
+        out = []
+        if "head" in parts:
+            rotation, translation = head_pose[:3, :3], head_pose[:3, 3]
+            vectors = self.head_field.motion_vectors(motion)
+            out.append(_Part("head", ((origins - translation) @ rotation).contiguous(), (dirs @ rotation).contiguous(),
+                             grids.head, (self.head_field.box_min, self.head_field.box_max),
+                             lambda p, only: self.head_field(p, vectors, only)))
+        if "torso" in parts:
+            pose = head_pose_features(head_pose, self.rest_pose) if moving_torso else None
+            signal = (torso if torso is not None else origins.new_zeros(4)) if moving_torso else None
+            out.append(_Part("torso", origins, dirs, grids.torso, (self.torso_field.box_min, self.torso_field.box_max),
+                             lambda p, only: self.torso_field(p, pose, signal, only, grids.torso_basis)))
+        return out
+
+    def _march(self, parts: list[_Part], rays: int, t_start: list[Tensor | None], t_stop: Tensor):
+        marched = [march_rays(p.origins, p.dirs, p.grid, *p.box, self.step, near=NEAR_CM, t_start=start, t_stop=t_stop)
+                   for p, start in zip(parts, t_start)]
+        return marched, _merge(parts, marched, rays)
+
+    @torch.no_grad()
+    def _rounds(self, parts: list[_Part], rays: int, colour: bool):
+        """March every ray ROUND_STEPS steps at a time, evaluating the fields as it goes, until its light runs
+        out. Returns the composite colour [R, 3] (None unless `colour`), the opacity [R] and, unless `colour`,
+        the samples that matter: those the light reaches with a weight of at least MIN_WEIGHT (what training
+        evaluates again, with gradients)."""
+        device = parts[0].origins.device
+        window = ROUND_STEPS * self.step
+        entry = torch.full((rays,), BIG, device=device)
+        for p in parts:
+            t0, _, hit = ray_box_ref(p.origins, p.dirs, *p.box)
+            entry = torch.where(hit, torch.minimum(entry, t0.clamp_min(NEAR_CM)), entry)
+        stop = entry + window
+        light = torch.ones(rays, device=device)
+        out = torch.zeros(rays, 3, device=device) if colour else None
+        starts: list[Tensor | None] = [None] * len(parts)
+        kept = []
+        while True:
+            marched, samples = self._march(parts, rays, starts, stop)
+            if len(samples.t):
+                density, rgb = _evaluate(parts, samples, density_only=not colour)
+                values = rgb[:, :3] if colour else density.new_ones(len(density), 1)
+                c = composite(samples.offsets, density, samples.delta, values)
+                if colour:
+                    out += light[:, None] * c.color
+                else:
+                    kept.append(samples.subset(light[samples.ray_ids] * c.weights >= MIN_WEIGHT, rays))
+                light = light * (1 - c.opacity)
+            ended = light < DARK
+            starts = [torch.where(ended, BIG, m.t_next) for m in marched]
+            if not any(bool((start < BIG).any()) for start in starts):
+                break
+            stop = stop + window
+        samples = None if colour else (_concat(kept, rays) if kept else _Samples.empty(rays, device))
+        return out, 1 - light, samples
+
+    def render(self, motion: Tensor, head_pose: Tensor, camera: Camera, background: Tensor, *,
+               torso: Tensor | None = None, stage: int | None = None, prepared: Grids | None = None,
+               parts: frozenset[str] = PARTS) -> NerfRendered:
+        """Stages: 0 the head and a still torso, 1 and on the torso follows the head pose and the torso signal."""
+        training = torch.is_grad_enabled()
+        start = time.perf_counter()
+        grids = prepared if prepared is not None else self.grids(trained=not training)
+        pieces = self._parts(motion, head_pose, camera, torso, stage is None or stage >= 1, grids, parts)
+        rays, h, w = camera.width * camera.height, camera.height, camera.width
+        plate = background.reshape(-1, 3) if background.dim() == 3 else background.reshape(1, 3)
+        if not pieces:
+            return NerfRendered(image=plate.expand(rays, 3).reshape(h, w, 3), alpha=plate.new_zeros(h, w),
+                                head=plate.new_zeros(h, w) if training else None, samples={})
+        if not training:
+            colour, opacity, _ = self._rounds(pieces, rays, colour=True)
+            image = torch.addcmul(colour, (1 - opacity)[:, None], plate)
+            return NerfRendered(image=image.reshape(h, w, 3), alpha=opacity.reshape(h, w), head=None, samples={},
+                                timings={"march + field": 1e3 * (time.perf_counter() - start)})
+        # Training: find the samples that matter without gradients, then evaluate only those with them.
+        _, _, samples = self._rounds(pieces, rays, colour=False)
+        density, colour = _evaluate(pieces, samples, density_only=False)
+        out = composite(samples.offsets, density, samples.delta, colour)
+        image = torch.addcmul(out.color[:, :3], (1 - out.opacity)[:, None], plate)
+        head = colour[:, 3].detach() > 0
+        return NerfRendered(image=image.reshape(h, w, 3), alpha=out.opacity.reshape(h, w),
+                            head=out.color[:, 3].reshape(h, w),
+                            samples={"head": (samples.points[head], out.weights[head]),
+                                     "torso": (samples.points[~head], out.weights[~head])})
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def param_groups(self, cfg) -> list[dict]:
+        groups = []
+        for name, field in (("head_field", self.head_field), ("torso_field", self.torso_field)):
+            groups.append({"params": [field.tables], "lr": 5 * cfg.lr_field, "name": f"{name}.tables", "decay": "exponential"})
+            groups.append({"params": [p for n, p in field.named_parameters() if n != "tables"], "lr": cfg.lr_field,
+                           "name": f"{name}.mlp", "decay": "exponential"})
+        return groups
+
+    def strategy(self, train_cfg, model_cfg, data) -> TrainingStrategy:
+        stages = np.array(train_cfg.stages, dtype=np.float64)
+        last_stage_from = int(round(train_cfg.iterations * (1 - stages[-1] / stages.sum())))
+        return OccupancyStrategy(self, data, last_stage_from)
+
+
+class OccupancyStrategy(TrainingStrategy):
+    """Keeps the occupancy grids current: every `every` steps, the density of each cell under a random
+    training frame's motion code, head pose and torso signal; from the last stage on, the largest weight
+    each cell's samples had (what a trained avatar renders)."""
+
+    def __init__(self, model: NerfAvatar, data, seen_from: int, every: int = 16):
+        self.model, self.data, self.seen_from, self.every = model, data, seen_from, every
+
+    def after_backward(self, rendered: NerfRendered, step: int) -> None:
+        if step == self.seen_from:
+            self.model.head_grid.seen.zero_()
+            self.model.torso_grid.seen.zero_()
+        if step >= self.seen_from:
+            for name, grid in (("head", self.model.head_grid), ("torso", self.model.torso_grid)):
+                points, weights = rendered.samples[name]
+                grid.record(points.detach(), weights)
+
+    @torch.no_grad()
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
+        if step % self.every:
+            return
+        train = self.data.train_ids
+        index = int(train[int(torch.randint(len(train), (1,), generator=generator))])
+        model = self.model
+        vectors = model.head_field.motion_vectors(self.data.motion[index])
+        pose = head_pose_features(self.data.head_pose[index], model.rest_pose)
+        signal = self.data.torso[index]
+        model.head_grid.update(lambda p: model.head_field(p, vectors, True)[0], generator)
+        model.torso_grid.update(lambda p: model.torso_field(p, pose, signal, True)[0], generator)

@@ -1,0 +1,138 @@
+"""The neural fields of the NeRF avatar: density and colour at points, from hash-grid triplane features.
+
+`HeadNerfField` lives in the head frame (centimetres) and is conditioned on the motion code by region:
+the code is split into groups (mouth and jaw, eyes and brows, the rest), each group becomes a vector of
+the first layer's width, and a gate computed from the point's features says how much of each group acts
+there (ER-NeRF's region attention, as a per-point sigmoid gate), so the eyes' coefficients cannot open
+the mouth and the lips' cannot move the brows.
+
+`TorsoNerfField` lives in camera space. A point is first taken back to the torso at rest: minus the
+image shift the torso signal describes (`torso_image_shift`) and minus an offset linear in the head pose
+and the signal (`TorsoField`, the Gaussian torso's deformation), then looked up in the canonical field.
+
+Both return density (per centimetre, softplus) and colour (sigmoid), and count their FLOPs per sample.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from avatar.model.fields import TORSO_INPUTS, TorsoField, torso_image_shift
+from avatar.ops import HashTriplaneSpec, hash_triplane_encode
+
+DENSITY_SHIFT = -2.0  # softplus(-2) = 0.13 per cm: a fresh field is a faint fog the losses carve
+
+
+def motion_groups(names: list[str], motion_dim: int) -> list[list[int]]:
+    """Motion-code entries by region from the blendshape names (the expression coefficients after the
+    blendshapes measure the face's shape and go with the mouth): [mouth, eyes, rest]."""
+    mouth = [i for i, n in enumerate(names) if n.startswith(("mouth", "jaw", "cheek"))] + list(range(len(names), motion_dim))
+    eyes = [i for i, n in enumerate(names) if n.startswith(("eye", "brow"))]
+    rest = [i for i in range(len(names)) if i not in mouth and i not in eyes]
+    return [group for group in (mouth, eyes, rest) if group]
+
+
+class _EncodedField(nn.Module):
+    """Hash-grid triplane features of points in a box, a first layer, one hidden layer, 4 outputs."""
+
+    def __init__(self, spec: HashTriplaneSpec, box_min, box_max, width: int, seed: int):
+        super().__init__()
+        self.spec = spec
+        self.box_min, self.box_max = tuple(map(float, box_min)), tuple(map(float, box_max))
+        self.resolutions = spec.resolutions()
+        self.tables = nn.Parameter(spec.init_tables(generator=torch.Generator().manual_seed(seed)))
+        self.position_in = nn.Linear(spec.out_features, width)
+        self.hidden = nn.Linear(width, width)
+        self.out = nn.Linear(width, 4)
+        nn.init.zeros_(self.out.bias)
+
+    def encode(self, points: Tensor) -> Tensor:
+        return hash_triplane_encode(points, self.tables, self.resolutions, self.box_min, self.box_max)
+
+    def decode(self, first: Tensor, density_only: bool = False) -> tuple[Tensor, Tensor | None]:
+        """First layer's pre-activation [N, width] -> (density [N], colour [N, 3] or None)."""
+        out = self.hidden(F.relu(first))
+        out = F.relu(out, inplace=True)
+        if density_only:
+            raw = out @ self.out.weight[0] + self.out.bias[0]
+            return F.softplus(raw + DENSITY_SHIFT), None
+        raw = self.out(out)
+        return F.softplus(raw[:, 0] + DENSITY_SHIFT), torch.sigmoid(raw[:, 1:])
+
+    def flops(self) -> int:
+        """Multiply-adds x 2 of one sample's forward pass, encoding interpolation included (4 corners per
+        plane and level, 3 multiply-adds each per feature)."""
+        width = self.hidden.in_features
+        encode = self.spec.out_features * 4 * 3
+        return 2 * (self.spec.out_features * width + width * width + width * 4) + encode
+
+
+class HeadNerfField(_EncodedField):
+    def __init__(self, spec: HashTriplaneSpec, box_min, box_max, groups: list[list[int]], motion_dim: int, width: int = 64):
+        super().__init__(spec, box_min, box_max, width, seed=1)
+        self.groups = [list(map(int, g)) for g in groups]
+        self.motion_dim = int(motion_dim)
+        for k, group in enumerate(self.groups):
+            self.register_buffer(f"group_{k}", torch.tensor(group, dtype=torch.long), persistent=False)
+        self.gate = nn.Linear(spec.out_features, len(self.groups))
+        self.motion_in = nn.ModuleList(nn.Linear(len(g), width, bias=False) for g in self.groups)
+
+    def motion_vectors(self, motion: Tensor) -> Tensor:
+        """motion [D] -> [groups, width]: what each region's coefficients add to the first layer."""
+        return torch.stack([layer(motion[getattr(self, f"group_{k}")]) for k, layer in enumerate(self.motion_in)])
+
+    def first_layer(self, points: Tensor, motion_vectors: Tensor) -> Tensor:
+        features = self.encode(points)
+        return self.position_in(features) + torch.sigmoid(self.gate(features)) @ motion_vectors
+
+    def forward(self, points: Tensor, motion_vectors: Tensor, density_only: bool = False):
+        return self.decode(self.first_layer(points, motion_vectors), density_only)
+
+    def flops(self) -> int:
+        width = self.hidden.in_features
+        return super().flops() + 2 * (self.spec.out_features * len(self.groups) + len(self.groups) * width)
+
+
+class TorsoNerfField(_EncodedField):
+    def __init__(self, spec: HashTriplaneSpec, box_min, box_max, torso_view: Tensor, width: int = 64):
+        super().__init__(spec, box_min, box_max, width, seed=2)
+        lo, hi = torch.tensor(self.box_min), torch.tensor(self.box_max)
+        self.warp = TorsoField((lo + hi) / 2, float((hi - lo).max()) / 2)
+        self.register_buffer("torso_view", torso_view.float().clone())
+
+    def warp_basis(self, resolution: int) -> Tensor:
+        """[3, TORSO_INPUTS, G, G, G] the warp's basis at the cell centres of a G^3 grid over the box ([z, y, x]):
+        what a renderer computes once, so that each frame's warp is a volume lookup instead of an MLP per sample."""
+        lo, hi = torch.tensor(self.box_min), torch.tensor(self.box_max)
+        axis = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+        z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+        centres = (lo + torch.stack([x, y, z], -1).reshape(-1, 3) * (hi - lo)).to(self.torso_view.device)
+        g = resolution
+        return self.warp.basis(centres).reshape(g, g, g, 3, TORSO_INPUTS).permute(3, 4, 0, 1, 2).contiguous()
+
+    def canonical(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, basis: Tensor | None = None) -> Tensor:
+        """Camera-space points [N, 3] -> where they are on the torso at rest (pose [6] from
+        `head_pose_features`, torso [4] the torso signal; None: at rest). `basis` from `warp_basis`: the
+        warp interpolated from it (trilinear) instead of evaluated at each point."""
+        if pose is None and torso is None:
+            return points
+        pose = points.new_zeros(6) if pose is None else pose
+        torso = points.new_zeros(4) if torso is None else torso
+        if basis is None:
+            warp = self.warp(points, pose, torso)
+        else:
+            inputs = torch.cat([pose.new_ones(1), pose, 20.0 * torso])
+            volume = torch.einsum("ckzyx,k->czyx", basis, inputs)[None]
+            lo, hi = points.new_tensor(self.box_min), points.new_tensor(self.box_max)
+            where = ((points - lo) / (hi - lo) * 2 - 1).view(1, 1, 1, -1, 3)
+            warp = F.grid_sample(volume, where, align_corners=False, padding_mode="border").view(3, -1).T
+        return points - torso_image_shift(points, torso, self.torso_view) - warp
+
+    def forward(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, density_only: bool = False,
+                basis: Tensor | None = None):
+        return self.decode(self.position_in(self.encode(self.canonical(points, pose, torso, basis))), density_only)
+
+    def flops(self) -> int:
+        warp = sum(2 * layer.in_features * layer.out_features for layer in self.warp.layers if isinstance(layer, nn.Linear))
+        return super().flops() + warp

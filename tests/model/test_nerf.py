@@ -1,0 +1,152 @@
+"""The NeRF avatar kind: occupancy grids, the density prior a fresh avatar starts from, rendering (the
+inference rounds against the training pass, gradients), and the nerf recipes end to end for a few steps."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from avatar.config import load_config
+from avatar.model.occupancy import OccupancyGrid
+
+CPU = torch.device("cpu")
+
+
+def tiny_nerf(recipe: str = "nerf-preview", iterations: int = 6):
+    cfg = load_config(recipe)
+    cfg.model.hash_levels, cfg.model.hash_log2_table, cfg.model.mlp_width, cfg.model.nerf_grid = 6, 12, 32, 32
+    cfg.train.resolution, cfg.train.patch, cfg.train.iterations = 128, 32, iterations
+    cfg.train.adapter_steps = 50
+    return cfg
+
+
+def test_occupancy_grid_never_culls_a_dense_cell():
+    """A scene of a ball and a small blob: after updates, every cell holding density above the threshold
+    anywhere (checked on 4^3 points per cell) is occupied, and most empty space is not."""
+    grid = OccupancyGrid((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0), 16)
+
+    def density(p):
+        ball = (p.norm(dim=1) < 0.5).float() * 10
+        blob = ((p - torch.tensor([0.7, -0.6, 0.2])).norm(dim=1) < 0.09).float() * 10
+        return ball + blob
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        grid.update(density, g)
+    occupied = grid.occupied(threshold=1.0).reshape(-1)
+    offsets = (torch.stack(torch.meshgrid(*[torch.arange(4.0)] * 3, indexing="ij"), -1).reshape(-1, 3) + 0.5) / 4
+    cell = 2.0 / 16
+    corners = grid.cell_corners()
+    dense = torch.stack([density(corners + o * cell) for o in offsets]).amax(0) > 1.0
+    assert bool(occupied[dense].all())
+    assert float(occupied[~dense].float().mean()) < 0.3
+    # cells never seen with weight drop out of what a trained field renders; seen ones stay
+    grid.record(torch.tensor([[0.0, 0.0, -0.45]]), torch.tensor([0.5]))
+    visible = grid.visible(threshold=1.0, margin=0).reshape(-1)
+    assert int(visible.sum()) == 1 and bool(visible[grid.cells_of(torch.tensor([[0.0, 0.0, -0.45]]))].all())
+
+
+@pytest.fixture(scope="module")
+def nerf_model(sample_avatar):
+    from avatar.data.avatar_data import AvatarData
+    from avatar.model.nerf_avatar import NerfAvatar
+
+    cfg = tiny_nerf()
+    data = AvatarData(sample_avatar, cfg.train.resolution, device=CPU)
+    return NerfAvatar.build(data, cfg.model, 0, CPU), data
+
+
+def test_a_fresh_avatar_starts_from_the_person_masks(nerf_model):
+    """The density prior: before any training step the rendered coverage follows the person's mask and the
+    head coverage the head's (a fresh field without it is a uniform fog covering everything)."""
+    model, data = nerf_model
+    i = int(data.train_ids[len(data.train_ids) // 2])
+    batch = data.frame(i)
+    out = model.render(data.motion[i], data.head_pose[i], data.camera, data.background, torso=data.torso[i], stage=0)
+    assert out.image.shape == (128, 128, 3) and out.alpha.shape == (128, 128)
+    alpha, head = out.alpha.detach(), out.head.detach()
+    assert float((alpha - batch.person).abs().mean()) < 0.15
+    assert float((head - batch.head).abs().mean()) < 0.15
+    # (the hull is grown by a few pixels and the 32-cell test grids are coarse: compare away from the edge)
+    far = torch.nn.functional.max_pool2d(batch.person[None, None], 25, stride=1, padding=12)[0, 0] < 0.01
+    assert float(alpha[far].mean()) < 0.05
+
+
+def test_inference_rounds_match_the_training_pass_and_gradients_reach_both_fields(nerf_model):
+    model, data = nerf_model
+    i = int(data.train_ids[3])
+    grids = model.prepare()
+    camera = data.camera.cropped(30, 20, 64, 80)
+    background = data.background[20:100, 30:94]
+    args = (data.motion[i], data.head_pose[i], camera, background)
+    with torch.no_grad():
+        fast = model.render(*args, torso=data.torso[i], prepared=grids)
+    trained = model.render(*args, torso=data.torso[i], prepared=grids)
+    assert fast.head is None and "march + field" in fast.timings
+    torch.testing.assert_close(fast.image, trained.image.detach(), atol=2e-3, rtol=0)
+    torch.testing.assert_close(fast.alpha, trained.alpha.detach(), atol=2e-3, rtol=0)
+    (trained.image.sum() + trained.alpha.sum()).backward()
+    for field in (model.head_field, model.torso_field):
+        assert field.tables.grad is not None and float(field.tables.grad.abs().sum()) > 0
+    assert set(trained.samples) == {"head", "torso"} and len(trained.samples["head"][0]) > 0
+    model.zero_grad(set_to_none=True)
+
+
+def test_only_the_parts_asked_for_are_rendered(nerf_model):
+    model, data = nerf_model
+    i = int(data.train_ids[0])
+    with torch.no_grad():
+        both = model.render(data.motion[i], data.head_pose[i], data.camera, torch.zeros(3), torso=data.torso[i])
+        head = model.render(data.motion[i], data.head_pose[i], data.camera, torch.zeros(3), torso=data.torso[i], parts=frozenset({"head"}))
+        none = model.render(data.motion[i], data.head_pose[i], data.camera, torch.ones(3), parts=frozenset())
+    assert float(head.alpha.sum()) < float(both.alpha.sum())
+    assert bool((none.image == 1).all()) and bool((none.alpha == 0).all())
+
+
+def test_nerf_recipe_trains_a_few_steps(nerf_model):
+    """The quality recipe's settings (stages, learning rate, patches at the processed size) run; the losses
+    are finite and the fields change."""
+    from avatar.train.fit import AvatarFit
+
+    _, data = nerf_model
+    from avatar.model.nerf_avatar import NerfAvatar
+
+    cfg = tiny_nerf("nerf", iterations=3)
+    cfg.train.patch = 0  # the kind's own patch size
+    model = NerfAvatar.build(data, cfg.model, 1, CPU)
+    before = model.head_field.tables.detach().clone()
+    task = AvatarFit(data, model, cfg.train, cfg.model)
+    assert task.patch == NerfAvatar.patch_size
+    scalars = [task.train_step(step) for step in range(3)]
+    assert all(torch.isfinite(torch.tensor(s["loss"])) for s in scalars)
+    assert not torch.equal(before, model.head_field.tables.detach())
+
+
+def test_preview_recipe_fits_saves_renders_and_refuses_ply(sample_avatar, tmp_path):
+    recipe = "nerf-preview"
+    from helpers import run_cli
+
+    from avatar.folder import AvatarFolder
+    from avatar.model.nerf_avatar import NerfAvatar
+    from avatar.model.store import load_trained
+    from avatar.train.run import train_avatar
+
+    target = tmp_path / "avatar"
+    shutil.copytree(sample_avatar.root, target, ignore=shutil.ignore_patterns("model", "eval", "logs"))
+    folder = AvatarFolder(target)
+    train_avatar(folder, tiny_nerf(recipe), recipe)
+    trained = load_trained(folder, CPU)
+    assert isinstance(trained.model, NerfAvatar) and trained.info["steps"] == 6
+    assert trained.model.meta()["grid_resolution"] == 32
+    from avatar.data.avatar_data import AvatarData
+
+    data = AvatarData(folder, 0, basis=trained.basis, device=CPU)
+    i = int(data.test_ids[0])
+    with torch.no_grad():
+        out = trained.model.render(data.motion[i], data.head_pose[i], data.camera.resized(48, 48), torch.zeros(3),
+                                   torso=data.torso[i], prepared=trained.model.prepare())
+    assert out.image.shape == (48, 48, 3) and bool(torch.isfinite(out.image).all())
+    result = run_cli("export", target, "--ply", tmp_path / "a.ply")
+    assert result.returncode != 0 and "PLY export is for gaussian avatars" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
