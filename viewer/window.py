@@ -298,6 +298,11 @@ class Window:
         else:
             late = [clock > f[0] + 1 / self.scene.fps for f in self.pending]
             due = [not gone and clock >= f[0] - TICK_S for f, gone in zip(self.pending, late)]
+            if self.shown is None and any(late) and not any(due):
+                # A renderer slower than the frame rate (a NeRF on a CPU): the first frame is shown late rather
+                # than the window staying empty.
+                k = max(i for i, gone in enumerate(late) if gone)
+                late, due = [gone and i != k for i, gone in enumerate(late)], [i == k for i in range(len(late))]
             ready = [f for f, d in zip(self.pending, due) if d]
             self.stats.dropped += sum(late) + max(0, len(ready) - 1)  # two due at once: the older is stale
             self.pending = [f for f, gone, d in zip(self.pending, late, due) if not gone and not d]

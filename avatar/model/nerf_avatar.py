@@ -3,9 +3,10 @@ a torso field in camera space conditioned on the head pose and the torso signal,
 their occupancy grids and composited together along each ray, over the background.
 
 One frame: every pixel's ray is taken into the head frame by the head pose and marched through the head
-grid, and marched as it is through the torso grid; the two sample sets are merged in depth order. A
-density-only pass over all samples finds where each ray's transmittance has run out; colour (and, in
-training, gradients) are computed only before that. The renderer never sees audio.
+grid, and marched as it is through the torso grid; the two sample sets are merged in depth order. Rays
+march in rounds of ROUND_STEPS steps until their transmittance runs out. A render without gradients
+composites as it goes; a training render runs the rounds on density alone, then evaluates with gradients
+only the samples the light reached. The renderer never sees audio.
 """
 from __future__ import annotations
 
@@ -119,13 +120,6 @@ def _evaluate(parts: list[_Part], samples: _Samples, density_only: bool) -> tupl
             c = torch.cat([c, c.new_full((len(c), 1), float(part.name == "head"))], 1)
             colour = colour.index_copy(0, mine, c)
     return density, colour
-
-
-def _segment_exclusive_cumsum(values: Tensor, offsets: Tensor, ray_ids: Tensor) -> Tensor:
-    """Per ray, the sum of the values before each one (float64 running sum, restarted at each ray)."""
-    total = torch.cumsum(values.double(), 0)
-    before_ray = torch.cat([total.new_zeros(1), total])[offsets[:-1]]
-    return (total - values.double() - before_ray[ray_ids]).to(values.dtype)
 
 
 def _chunked(fn, points: Tensor, density_only: bool):
