@@ -71,8 +71,8 @@ def torso_box(data, head_depth: float) -> tuple[tuple[float, ...], tuple[float, 
     if not xs:  # no torso in sight: the lower half of the frame
         xs, ys = [0, side], [side // 2, side]
     K = data.intrinsics.cpu()
-    corners_u = (torch.tensor([min(xs), max(xs)], dtype=torch.float32) - K[0, 2]) / K[0, 0]
-    corners_v = (torch.tensor([min(ys) - 0.1 * side, max(ys)], dtype=torch.float32) - K[1, 2]) / K[1, 1]
+    corners_u = (torch.tensor([min(xs), max(xs)], dtype=torch.float32, device=CPU) - K[0, 2]) / K[0, 0]
+    corners_v = (torch.tensor([min(ys) - 0.1 * side, max(ys)], dtype=torch.float32, device=CPU) - K[1, 2]) / K[1, 1]
     x = torch.cat([corners_u * near, corners_u * far])
     y = torch.cat([corners_v * near, corners_v * far])
     return (float(x.min()) - 2, float(y.min()) - 2, near), (float(x.max()) + 2, float(y.max()) + 2, far)

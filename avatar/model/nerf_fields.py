@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from avatar.model.fields import TORSO_INPUTS, TorsoField, torso_image_shift
 from avatar.ops import HashTriplaneSpec, hash_triplane_encode
 
+CPU = torch.device("cpu")  # where the fields are built (`build` moves the avatar to its device)
 DENSITY_SHIFT = -2.0  # softplus(-2) = 0.13 per cm: a fresh field is a faint fog the losses carve
 
 
@@ -74,7 +75,8 @@ class HeadNerfField(_EncodedField):
         self.groups = [list(map(int, g)) for g in groups]
         self.motion_dim = int(motion_dim)
         for k, group in enumerate(self.groups):
-            self.register_buffer(f"group_{k}", torch.tensor(group, dtype=torch.long), persistent=False)
+            self.register_buffer(f"group_{k}", torch.tensor(group, dtype=torch.long, device=CPU),
+                                 persistent=False)
         self.gate = nn.Linear(spec.out_features, len(self.groups))
         self.motion_in = nn.ModuleList(nn.Linear(len(g), width, bias=False) for g in self.groups)
 
@@ -97,17 +99,18 @@ class HeadNerfField(_EncodedField):
 class TorsoNerfField(_EncodedField):
     def __init__(self, spec: HashTriplaneSpec, box_min, box_max, torso_view: Tensor, width: int = 64):
         super().__init__(spec, box_min, box_max, width, seed=2)
-        lo, hi = torch.tensor(self.box_min), torch.tensor(self.box_max)
+        lo, hi = torch.tensor(self.box_min, device=CPU), torch.tensor(self.box_max, device=CPU)
         self.warp = TorsoField((lo + hi) / 2, float((hi - lo).max()) / 2)
         self.register_buffer("torso_view", torso_view.float().clone())
 
     def warp_basis(self, resolution: int) -> Tensor:
         """[3, TORSO_INPUTS, G, G, G] the warp's basis at the cell centres of a G^3 grid over the box ([z, y, x]):
         what a renderer computes once, so that each frame's warp is a volume lookup instead of an MLP per sample."""
-        lo, hi = torch.tensor(self.box_min), torch.tensor(self.box_max)
-        axis = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+        device = self.torso_view.device
+        lo, hi = torch.tensor(self.box_min, device=device), torch.tensor(self.box_max, device=device)
+        axis = (torch.arange(resolution, dtype=torch.float32, device=device) + 0.5) / resolution
         z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
-        centres = (lo + torch.stack([x, y, z], -1).reshape(-1, 3) * (hi - lo)).to(self.torso_view.device)
+        centres = lo + torch.stack([x, y, z], -1).reshape(-1, 3) * (hi - lo)
         g = resolution
         return self.warp.basis(centres).reshape(g, g, g, 3, TORSO_INPUTS).permute(3, 4, 0, 1, 2).contiguous()
 

@@ -60,7 +60,7 @@ def _prior(grid, hull: Tensor, shape: Tensor, faint: float) -> Tensor:
 
 
 def _centres(grid) -> Tensor:
-    half = (torch.tensor(grid.box_max) - torch.tensor(grid.box_min)) / (2 * grid.resolution)
+    half = (torch.tensor(grid.box_max, device=CPU) - torch.tensor(grid.box_min, device=CPU)) / (2 * grid.resolution)
     return grid.cell_corners().cpu() + half
 
 
@@ -104,11 +104,11 @@ def teach_density(field_density, params: list[Tensor], grid, prior: Tensor, gene
     grid's box (squared error of log densities, so empty means well below the occupancy threshold);
     returns the last loss."""
     optimizer = torch.optim.Adam(params, lr=1e-2)
-    lo, hi = torch.tensor(grid.box_min), torch.tensor(grid.box_max)
     device = prior.device
-    loss = torch.zeros(())
+    lo, hi = torch.tensor(grid.box_min, device=device), torch.tensor(grid.box_max, device=device)
+    loss = torch.zeros((), device=device)
     for _ in range(steps):
-        points = (lo + torch.rand(batch, 3, generator=generator) * (hi - lo)).to(device)
+        points = lo + torch.rand(batch, 3, generator=generator).to(device) * (hi - lo)
         target = prior[grid.cells_of(points)]
         loss = ((torch.log(field_density(points) + 1e-3) - torch.log(target + 1e-3)) ** 2).mean()
         optimizer.zero_grad(set_to_none=True)

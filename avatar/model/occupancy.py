@@ -29,14 +29,14 @@ def dilate(mask: Tensor, cells: int = 1) -> Tensor:
 
 
 class OccupancyGrid(nn.Module):
-    def __init__(self, box_min, box_max, resolution: int):
+    def __init__(self, box_min, box_max, resolution: int, device: torch.device = torch.device("cpu")):
         super().__init__()
         self.box_min, self.box_max = tuple(map(float, box_min)), tuple(map(float, box_max))
         self.resolution = int(resolution)
         shape = (self.resolution,) * 3
-        self.register_buffer("density", torch.full(shape, -1.0))  # negative: not measured yet (occupied)
-        self.register_buffer("seen", torch.zeros(shape))
-        self.register_buffer("allowed", torch.ones(shape, dtype=torch.bool))
+        self.register_buffer("density", torch.full(shape, -1.0, device=device))  # negative: not measured yet (occupied)
+        self.register_buffer("seen", torch.zeros(shape, device=device))
+        self.register_buffer("allowed", torch.ones(shape, dtype=torch.bool, device=device))
 
     def _corner_and_cell(self, device) -> tuple[Tensor, Tensor]:
         lo, hi = torch.tensor(self.box_min, device=device), torch.tensor(self.box_max, device=device)
@@ -83,6 +83,3 @@ class OccupancyGrid(nn.Module):
         if not bool((self.seen > 0).any()):
             return self.occupied(threshold)
         return self.occupied(threshold) & dilate(self.seen > min_weight, margin)
-
-    def occupied_fraction(self, threshold: float) -> float:
-        return float(self.occupied(threshold).float().mean())

@@ -83,8 +83,8 @@ class AvatarFit:
         if box is not None and box[2] > box[0]:
             cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         else:
-            where = torch.nonzero(batch.person > 0.5) if draw < 0.9 else torch.zeros(0, 2, dtype=torch.long)
-            if len(where):
+            where = torch.nonzero(batch.person > 0.5) if draw < 0.9 else None
+            if where is not None and len(where):
                 cy, cx = where[int(torch.randint(len(where), (1,), generator=self.generator))].tolist()
             else:
                 cx, cy = (torch.rand(2, generator=self.generator) * self.data.resolution).tolist()
