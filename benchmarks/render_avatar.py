@@ -48,12 +48,17 @@ def measure(folder: Path, size: int, device, frames: int = 100) -> dict:
     if time.perf_counter() - warm > 1.0:
         ids = ids[:10]
     start = time.perf_counter()
+    timings: dict[str, float] = {}
     for i in ids:
-        to_uint8(renderer.render(data.motion[i], data.head_pose[i], torso=data.torso[i]))
+        rendered = renderer.render_full(data.motion[i], data.head_pose[i], torso=data.torso[i])
+        to_uint8(rendered.image.clamp(0, 1))
+        for name, ms in rendered.timings.items():
+            timings[name] = timings.get(name, 0.0) + ms / len(ids)
     seconds = (time.perf_counter() - start) / len(ids)
     model = trained.model
     out = {"fps": round(1 / seconds, 2), "ms_per_frame": round(seconds * 1000, 2), "sizes": model.sizes(), "kind": model.kind,
-           "bytes_on_disk": (avatar_folder.model / WEIGHTS).stat().st_size}
+           "bytes_on_disk": (avatar_folder.model / WEIGHTS).stat().st_size,
+           "model_ms": {name: round(ms, 1) for name, ms in timings.items()}}
     if hasattr(model, "flops_per_sample"):
         out["flops_per_sample"] = model.flops_per_sample()
     return out
@@ -75,7 +80,7 @@ def main() -> None:
             "avatar": str(args.avatar) if args.avatar else "built-in sample, quick fit",
             "fps_512": at_512["fps"],
             "ms_per_frame_512": at_512["ms_per_frame"],
-            **{k: at_512[k] for k in ("kind", "sizes", "bytes_on_disk", "flops_per_sample") if k in at_512},
+            **{k: at_512[k] for k in ("kind", "sizes", "bytes_on_disk", "flops_per_sample", "model_ms") if k in at_512},
             "device": str(device),
             "threads": os.cpu_count(),
         }

@@ -78,6 +78,19 @@ def torso_box(data, head_depth: float) -> tuple[tuple[float, ...], tuple[float, 
     return (float(x.min()) - 2, float(y.min()) - 2, near), (float(x.max()) + 2, float(y.max()) + 2, far)
 
 
+def expression_warp(data, box_min, box_max):
+    """The NeRF head's expression warp from the data's expression basis (on the CPU): the expression
+    landmarks' mean positions in the head frame and each coefficient's displacement of them."""
+    from avatar.model.nerf_fields import ExpressionWarp
+    from avatar.motion.code import EXPRESSION_LANDMARKS
+
+    basis = data.basis
+    count = len(EXPRESSION_LANDMARKS)
+    anchors = data.template[torch.from_numpy(EXPRESSION_LANDMARKS)] + torch.from_numpy(basis.mean).reshape(count, 3)
+    modes = torch.from_numpy(basis.scale[:, None] * basis.components).reshape(basis.size, count, 3)
+    return ExpressionWarp(anchors, modes, box_min, box_max)
+
+
 def build_nerf_avatar(data, cfg, seed: int = 0):
     """A fresh NeRF avatar on the CPU: a head field over the head box, a torso field over the torso box."""
     from avatar.model.nerf_avatar import NerfAvatar
@@ -88,18 +101,20 @@ def build_nerf_avatar(data, cfg, seed: int = 0):
     head_min, head_max = head_box(data.template.numpy())
     names = [str(n) for n in data.tracking["blendshape_names"]]
     head = HeadNerfField(cfg.hash_spec(), head_min, head_max, motion_groups(names, data.motion_dim), data.motion_dim,
-                         cfg.mlp_width)
+                         cfg.mlp_width, expression_warp(data, head_min, head_max))
     rest = data.rest_pose.cpu()
     lo, hi = torso_box(data, float(rest[2, 3]))
     torso = TorsoNerfField(cfg.hash_spec(), lo, hi, torso_view(data), cfg.mlp_width)
     avatar = NerfAvatar(head, torso, cfg.nerf_grid, cfg.nerf_step_cm, rest)
     head_prior, torso_prior = density_priors(avatar, data)
     generator = torch.Generator().manual_seed(seed)
-    vectors = head.motion_vectors(data.motion[torch.from_numpy(data.train_ids).to(data.motion.device)].mean(0).cpu())
-    teach_density(lambda p: head(p, vectors.detach(), True)[0], list(head.parameters()), avatar.head_grid, head_prior, generator)
+    mean = data.motion[torch.from_numpy(data.train_ids).to(data.motion.device)].mean(0).cpu()
+    with torch.no_grad():
+        condition = head.condition(mean)
+    teach_density(lambda p: head(p, condition, True)[0], list(head.parameters()), avatar.head_grid, head_prior, generator)
     teach_density(lambda p: torso(p, None, None, True)[0], list(torso.parameters()), avatar.torso_grid, torso_prior, generator)
     with torch.no_grad():
-        vectors = head.motion_vectors(data.motion[int(data.train_ids[0])].cpu())
-        avatar.head_grid.update(lambda p: head(p, vectors, True)[0], generator)
+        condition = head.condition(data.motion[int(data.train_ids[0])].cpu())
+        avatar.head_grid.update(lambda p: head(p, condition, True)[0], generator)
         avatar.torso_grid.update(lambda p: torso(p, None, None, True)[0], generator)
     return avatar

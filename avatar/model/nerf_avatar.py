@@ -21,7 +21,8 @@ from torch import Tensor
 from avatar.camera import Camera
 from avatar.model.fields import head_pose_features
 from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrategy
-from avatar.model.nerf_fields import HeadNerfField, TorsoNerfField
+from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfField
+from avatar.model.nerf_losses import distortion
 from avatar.model.occupancy import OccupancyGrid
 from avatar.ops import composite, march_rays
 from avatar.ops.volume_ref import BIG, ray_box_ref
@@ -46,6 +47,7 @@ class Grids(NamedTuple):
 @dataclass
 class NerfRendered(Rendered):
     samples: dict[str, tuple[Tensor, Tensor]]  # part -> (points [N, 3] in its grid's space, weights [N]) (training)
+    rays: tuple[Tensor, ...] | None = None  # (offsets, ray_ids, t, delta, weights) of the trained samples (training)
 
 
 @dataclass
@@ -86,10 +88,28 @@ def _offsets(sorted_ray_ids: Tensor, rays: int) -> Tensor:
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
+def _merge_order(keys: list[Tensor]) -> Tensor:
+    """The permutation that sorts the concatenation of already sorted `keys` (ties: the earlier list first),
+    by placing each list's entries among the others' with binary searches instead of sorting them again."""
+    merged = keys[0]
+    order = torch.arange(len(merged), device=merged.device)
+    for key in keys[1:]:
+        mine = torch.arange(len(key), device=key.device)
+        at_old = torch.arange(len(merged), device=key.device) + torch.searchsorted(key, merged)
+        at_new = mine + torch.searchsorted(merged, key, right=True)
+        both = torch.empty(len(merged) + len(key), dtype=torch.long, device=key.device)
+        both[at_old], both[at_new] = order, mine + len(order)
+        values = torch.empty(len(both), dtype=merged.dtype, device=key.device)
+        values[at_old], values[at_new] = merged, key
+        merged, order = values, both
+    return order
+
+
 def _merge(parts: list[_Part], marched: list, rays: int) -> _Samples:
     ray_ids = torch.cat([m.ray_ids for m in marched])
     t = torch.cat([m.t_begin for m in marched])
-    order = torch.argsort(ray_ids.double() * 1e4 + t.double())  # by ray, then along it (t < 100 m)
+    # Each part's samples come by ray and along it: merge on ray, then depth (t < 100 m).
+    order = _merge_order([m.ray_ids.double() * 1e4 + m.t_begin.double() for m in marched])
     points = torch.cat([p.origins[m.ray_ids] + (0.5 * (m.t_begin + m.t_end))[:, None] * p.dirs[m.ray_ids]
                         for p, m in zip(parts, marched)])
     part = torch.cat([torch.full_like(m.ray_ids, k) for k, m in enumerate(marched)])
@@ -154,8 +174,12 @@ class NerfAvatar(AvatarModel):
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, Tensor], meta: dict, cfg, device: torch.device) -> "NerfAvatar":
+        warp = None
+        if "head_field.warp.anchors" in tensors:
+            warp = ExpressionWarp(tensors["head_field.warp.anchors"], tensors["head_field.warp.modes"], *meta["head_box"],
+                                  **meta["warp"])
         head = HeadNerfField(cfg.hash_spec(), meta["head_box"][0], meta["head_box"][1], meta["groups"],
-                             int(meta["motion_dim"]), cfg.mlp_width)
+                             int(meta["motion_dim"]), cfg.mlp_width, warp)
         torso = TorsoNerfField(cfg.hash_spec(), meta["torso_box"][0], meta["torso_box"][1], tensors["torso_field.torso_view"],
                                cfg.mlp_width)
         avatar = cls(head, torso, int(meta["grid_resolution"]), float(meta["step"]), tensors["rest_pose"])
@@ -164,9 +188,12 @@ class NerfAvatar(AvatarModel):
 
     def meta(self) -> dict:
         head, torso = self.head_field, self.torso_field
-        return {"motion_dim": head.motion_dim, "groups": head.groups, "head_box": [list(head.box_min), list(head.box_max)],
-                "torso_box": [list(torso.box_min), list(torso.box_max)], "grid_resolution": self.head_grid.resolution,
-                "step": self.step}
+        out = {"motion_dim": head.motion_dim, "groups": head.groups, "head_box": [list(head.box_min), list(head.box_max)],
+               "torso_box": [list(torso.box_min), list(torso.box_max)], "grid_resolution": self.head_grid.resolution,
+               "step": self.step}
+        if head.warp is not None:
+            out["warp"] = {"resolution": head.warp.resolution, "sigma": head.warp.sigma}
+        return out
 
     def sizes(self) -> dict[str, int]:
         return {"head_cells": int(self.head_grid.occupied(self.threshold).sum()),
@@ -193,10 +220,10 @@ class NerfAvatar(AvatarModel):
         out = []
         if "head" in parts:
             rotation, translation = head_pose[:3, :3], head_pose[:3, 3]
-            vectors = self.head_field.motion_vectors(motion)
+            condition = self.head_field.condition(motion)
             out.append(_Part("head", ((origins - translation) @ rotation).contiguous(), (dirs @ rotation).contiguous(),
                              grids.head, (self.head_field.box_min, self.head_field.box_max),
-                             lambda p, only: self.head_field(p, vectors, only)))
+                             lambda p, only: self.head_field(p, condition, only)))
         if "torso" in parts:
             pose = head_pose_features(head_pose, self.rest_pose) if moving_torso else None
             signal = (torso if torso is not None else origins.new_zeros(4)) if moving_torso else None
@@ -214,7 +241,7 @@ class NerfAvatar(AvatarModel):
         """March every ray ROUND_STEPS steps at a time, evaluating the fields as it goes, until its light runs
         out. Returns the composite colour [R, 3] (None unless `colour`), the opacity [R] and, unless `colour`,
         the samples that matter: those the light reaches with a weight of at least MIN_WEIGHT (what training
-        evaluates again, with gradients)."""
+        evaluates again, with gradients), and the milliseconds spent marching, in the fields and compositing."""
         device = parts[0].origins.device
         window = ROUND_STEPS * self.step
         entry = torch.full((rays,), BIG, device=device)
@@ -226,10 +253,21 @@ class NerfAvatar(AvatarModel):
         out = torch.zeros(rays, 3, device=device) if colour else None
         starts: list[Tensor | None] = [None] * len(parts)
         kept = []
+        timings = dict.fromkeys(("march", "fields", "composite"), 0.0)
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] += 1e3 * (now - clock)
+            clock = now
+
         while True:
             marched, samples = self._march(parts, rays, starts, stop)
+            lap("march")
             if len(samples.t):
                 density, rgb = _evaluate(parts, samples, density_only=not colour)
+                lap("fields")
                 values = rgb[:, :3] if colour else density.new_ones(len(density), 1)
                 c = composite(samples.offsets, density, samples.delta, values)
                 if colour:
@@ -237,13 +275,14 @@ class NerfAvatar(AvatarModel):
                 else:
                     kept.append(samples.subset(light[samples.ray_ids] * c.weights >= MIN_WEIGHT, rays))
                 light = light * (1 - c.opacity)
+                lap("composite")
             ended = light < DARK
             starts = [torch.where(ended, BIG, m.t_next) for m in marched]
             if not any(bool((start < BIG).any()) for start in starts):
                 break
             stop = stop + window
         samples = None if colour else (_concat(kept, rays) if kept else _Samples.empty(rays, device))
-        return out, 1 - light, samples
+        return out, 1 - light, samples, timings
 
     def render(self, motion: Tensor, head_pose: Tensor, camera: Camera, background: Tensor, *,
                torso: Tensor | None = None, stage: int | None = None, prepared: Grids | None = None,
@@ -259,12 +298,13 @@ class NerfAvatar(AvatarModel):
             return NerfRendered(image=plate.expand(rays, 3).reshape(h, w, 3), alpha=plate.new_zeros(h, w),
                                 head=plate.new_zeros(h, w) if training else None, samples={})
         if not training:
-            colour, opacity, _ = self._rounds(pieces, rays, colour=True)
+            colour, opacity, _, timings = self._rounds(pieces, rays, colour=True)
             image = torch.addcmul(colour, (1 - opacity)[:, None], plate)
+            timings["total"] = 1e3 * (time.perf_counter() - start)
             return NerfRendered(image=image.reshape(h, w, 3), alpha=opacity.reshape(h, w), head=None, samples={},
-                                timings={"march + field": 1e3 * (time.perf_counter() - start)})
+                                timings=timings)
         # Training: find the samples that matter without gradients, then evaluate only those with them.
-        _, _, samples = self._rounds(pieces, rays, colour=False)
+        _, _, samples, _ = self._rounds(pieces, rays, colour=False)
         density, colour = _evaluate(pieces, samples, density_only=False)
         out = composite(samples.offsets, density, samples.delta, colour)
         image = torch.addcmul(out.color[:, :3], (1 - out.opacity)[:, None], plate)
@@ -272,7 +312,8 @@ class NerfAvatar(AvatarModel):
         return NerfRendered(image=image.reshape(h, w, 3), alpha=out.opacity.reshape(h, w),
                             head=out.color[:, 3].reshape(h, w),
                             samples={"head": (samples.points[head], out.weights[head]),
-                                     "torso": (samples.points[~head], out.weights[~head])})
+                                     "torso": (samples.points[~head], out.weights[~head])},
+                            rays=(samples.offsets, samples.ray_ids, samples.t, samples.delta, out.weights))
 
     # -- training ----------------------------------------------------------------------------------
 
@@ -283,6 +324,11 @@ class NerfAvatar(AvatarModel):
             groups.append({"params": [p for n, p in field.named_parameters() if n != "tables"], "lr": cfg.lr_field,
                            "name": f"{name}.mlp", "decay": "exponential"})
         return groups
+
+    def losses(self, rendered: NerfRendered, cfg) -> dict[str, tuple[Tensor, float]]:
+        if rendered.rays is None or cfg.distortion_weight <= 0:
+            return {}
+        return {"distortion": (distortion(*rendered.rays), cfg.distortion_weight)}
 
     def strategy(self, train_cfg, model_cfg, data) -> TrainingStrategy:
         stages = np.array(train_cfg.stages, dtype=np.float64)
@@ -314,8 +360,8 @@ class OccupancyStrategy(TrainingStrategy):
         train = self.data.train_ids
         index = int(train[int(torch.randint(len(train), (1,), generator=generator))])
         model = self.model
-        vectors = model.head_field.motion_vectors(self.data.motion[index])
+        condition = model.head_field.condition(self.data.motion[index])
         pose = head_pose_features(self.data.head_pose[index], model.rest_pose)
         signal = self.data.torso[index]
-        model.head_grid.update(lambda p: model.head_field(p, vectors, True)[0], generator)
+        model.head_grid.update(lambda p: model.head_field(p, condition, True)[0], generator)
         model.torso_grid.update(lambda p: model.torso_field(p, pose, signal, True)[0], generator)

@@ -6,6 +6,11 @@ the first layer's width, and a gate computed from the point's features says how 
 there (ER-NeRF's region attention, as a per-point sigmoid gate), so the eyes' coefficients cannot open
 the mouth and the lips' cannot move the brows.
 
+Before the lookup, `ExpressionWarp` takes a point back to where it sits in the person's mean expression:
+minus the displacement the frame's expression coefficients give the tracked landmarks near it (lips,
+jaw, eyes, brows), interpolated between landmarks. The lips and jaw thus move geometrically, the way the
+landmarks do, and the field only learns what a warp cannot show (teeth, the inside of the mouth, creases).
+
 `TorsoNerfField` lives in camera space. A point is first taken back to the torso at rest: minus the
 image shift the torso signal describes (`torso_image_shift`) and minus an offset linear in the head pose
 and the signal (`TorsoField`, the Gaussian torso's deformation), then looked up in the canonical field.
@@ -13,6 +18,8 @@ and the signal (`TorsoField`, the Gaussian torso's deformation), then looked up 
 Both return density (per centimetre, softplus) and colour (sigmoid), and count their FLOPs per sample.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +39,66 @@ def motion_groups(names: list[str], motion_dim: int) -> list[list[int]]:
     eyes = [i for i, n in enumerate(names) if n.startswith(("eye", "brow"))]
     rest = [i for i in range(len(names)) if i not in mouth and i not in eyes]
     return [group for group in (mouth, eyes, rest) if group]
+
+
+def cell_centres(box_min, box_max, resolution: int, device: torch.device) -> Tensor:
+    """[G^3, 3] centres of the cells of a G^3 grid over a box, flat index x fastest (volumes' [z, y, x] order)."""
+    lo, hi = torch.tensor(box_min, device=device), torch.tensor(box_max, device=device)
+    axis = (torch.arange(resolution, dtype=torch.float32, device=device) + 0.5) / resolution
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    return lo + torch.stack([x, y, z], -1).reshape(-1, 3) * (hi - lo)
+
+
+def sample_volume(volume: Tensor, points: Tensor, box_min, box_max) -> Tensor:
+    """[N, C] trilinear values at points [N, 3] of a volume [C, G, G, G] ([z, y, x]) of cell centres over a box."""
+    lo, hi = points.new_tensor(box_min), points.new_tensor(box_max)
+    where = ((points - lo) / (hi - lo) * 2 - 1).view(1, 1, 1, -1, 3)
+    out = F.grid_sample(volume[None], where, align_corners=False, padding_mode="border")
+    return out.view(len(volume), -1).T
+
+
+class HeadCondition(NamedTuple):
+    """What one frame's motion code makes of the head field: the regions' first-layer vectors and the
+    expression warp's displacement volume."""
+
+    vectors: Tensor  # [groups, width]
+    warp: Tensor | None  # [3, G, G, G] centimetres, or None: no warp
+
+
+class ExpressionWarp(nn.Module):
+    """Displacements of the head frame's points for the expression coefficients (the motion code's tail):
+    each landmark k moves by its own linear function of the coefficients (`modes` [P, K, 3], from the
+    expression basis); a point moves by the landmarks' displacements weighted by a Gaussian of its distance
+    to their mean positions (`anchors` [K, 3]), normalised where landmarks are dense and fading to nothing
+    a few `sigma` away from them. Computed once on a grid over the box as a basis [3, P, G, G, G], so a
+    frame's warp is one small contraction and a trilinear lookup per point."""
+
+    def __init__(self, anchors: Tensor, modes: Tensor, box_min, box_max, resolution: int = 40, sigma: float = 1.0):
+        super().__init__()
+        self.box_min, self.box_max = tuple(map(float, box_min)), tuple(map(float, box_max))
+        self.resolution, self.sigma = int(resolution), float(sigma)
+        self.register_buffer("anchors", anchors.float().clone())
+        self.register_buffer("modes", modes.float().clone())
+        self.register_buffer("basis", self._basis(), persistent=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.modes)
+
+    def _basis(self) -> Tensor:
+        g = self.resolution
+        centres = cell_centres(self.box_min, self.box_max, g, self.anchors.device)
+        weights = torch.exp(-torch.cdist(centres, self.anchors).square() / (2 * self.sigma**2))  # [G^3, K]
+        weights = weights / weights.sum(1, keepdim=True).clamp_min(1.0)
+        basis = torch.einsum("nk,pkc->cpn", weights, self.modes)
+        return basis.reshape(3, self.size, g, g, g).contiguous()
+
+    def volume(self, coefficients: Tensor) -> Tensor:
+        """[P] expression coefficients -> [3, G, G, G] displacement volume."""
+        return torch.einsum("cpzyx,p->czyx", self.basis, coefficients)
+
+    def flops(self) -> int:
+        return 2 * 8 * 3
 
 
 class _EncodedField(nn.Module):
@@ -70,7 +137,8 @@ class _EncodedField(nn.Module):
 
 
 class HeadNerfField(_EncodedField):
-    def __init__(self, spec: HashTriplaneSpec, box_min, box_max, groups: list[list[int]], motion_dim: int, width: int = 64):
+    def __init__(self, spec: HashTriplaneSpec, box_min, box_max, groups: list[list[int]], motion_dim: int, width: int = 64,
+                 warp: ExpressionWarp | None = None):
         super().__init__(spec, box_min, box_max, width, seed=1)
         self.groups = [list(map(int, g)) for g in groups]
         self.motion_dim = int(motion_dim)
@@ -79,21 +147,30 @@ class HeadNerfField(_EncodedField):
                                  persistent=False)
         self.gate = nn.Linear(spec.out_features, len(self.groups))
         self.motion_in = nn.ModuleList(nn.Linear(len(g), width, bias=False) for g in self.groups)
+        self.warp = warp
 
-    def motion_vectors(self, motion: Tensor) -> Tensor:
-        """motion [D] -> [groups, width]: what each region's coefficients add to the first layer."""
-        return torch.stack([layer(motion[getattr(self, f"group_{k}")]) for k, layer in enumerate(self.motion_in)])
+    def condition(self, motion: Tensor) -> HeadCondition:
+        """motion [D] -> what it does to the field: each region's vector [groups, width] added to the first
+        layer, and the expression warp's volume (from the code's last entries, the expression coefficients)."""
+        vectors = torch.stack([layer(motion[getattr(self, f"group_{k}")]) for k, layer in enumerate(self.motion_in)])
+        warp = None if self.warp is None else self.warp.volume(motion[self.motion_dim - self.warp.size:])
+        return HeadCondition(vectors, warp)
 
-    def first_layer(self, points: Tensor, motion_vectors: Tensor) -> Tensor:
-        features = self.encode(points)
-        return self.position_in(features) + torch.sigmoid(self.gate(features)) @ motion_vectors
+    def canonical(self, points: Tensor, condition: HeadCondition) -> Tensor:
+        """Head-frame points of this frame -> where they are in the mean expression."""
+        if condition.warp is None:
+            return points
+        return points - sample_volume(condition.warp, points, self.box_min, self.box_max)
 
-    def forward(self, points: Tensor, motion_vectors: Tensor, density_only: bool = False):
-        return self.decode(self.first_layer(points, motion_vectors), density_only)
+    def forward(self, points: Tensor, condition: HeadCondition, density_only: bool = False):
+        features = self.encode(self.canonical(points, condition))
+        first = self.position_in(features) + torch.sigmoid(self.gate(features)) @ condition.vectors
+        return self.decode(first, density_only)
 
     def flops(self) -> int:
         width = self.hidden.in_features
-        return super().flops() + 2 * (self.spec.out_features * len(self.groups) + len(self.groups) * width)
+        warp = 0 if self.warp is None else self.warp.flops()
+        return super().flops() + 2 * (self.spec.out_features * len(self.groups) + len(self.groups) * width) + warp
 
 
 class TorsoNerfField(_EncodedField):
@@ -106,11 +183,7 @@ class TorsoNerfField(_EncodedField):
     def warp_basis(self, resolution: int) -> Tensor:
         """[3, TORSO_INPUTS, G, G, G] the warp's basis at the cell centres of a G^3 grid over the box ([z, y, x]):
         what a renderer computes once, so that each frame's warp is a volume lookup instead of an MLP per sample."""
-        device = self.torso_view.device
-        lo, hi = torch.tensor(self.box_min, device=device), torch.tensor(self.box_max, device=device)
-        axis = (torch.arange(resolution, dtype=torch.float32, device=device) + 0.5) / resolution
-        z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
-        centres = lo + torch.stack([x, y, z], -1).reshape(-1, 3) * (hi - lo)
+        centres = cell_centres(self.box_min, self.box_max, resolution, self.torso_view.device)
         g = resolution
         return self.warp.basis(centres).reshape(g, g, g, 3, TORSO_INPUTS).permute(3, 4, 0, 1, 2).contiguous()
 
@@ -126,10 +199,7 @@ class TorsoNerfField(_EncodedField):
             warp = self.warp(points, pose, torso)
         else:
             inputs = torch.cat([pose.new_ones(1), pose, 20.0 * torso])
-            volume = torch.einsum("ckzyx,k->czyx", basis, inputs)[None]
-            lo, hi = points.new_tensor(self.box_min), points.new_tensor(self.box_max)
-            where = ((points - lo) / (hi - lo) * 2 - 1).view(1, 1, 1, -1, 3)
-            warp = F.grid_sample(volume, where, align_corners=False, padding_mode="border").view(3, -1).T
+            warp = sample_volume(torch.einsum("ckzyx,k->czyx", basis, inputs), points, self.box_min, self.box_max)
         return points - torso_image_shift(points, torso, self.torso_view) - warp
 
     def forward(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, density_only: bool = False,
