@@ -178,9 +178,9 @@ class TrainConfig:
     """Weight of the losses between rendered coverage and the person / head masks."""
     offset_weight: float = 0.01
     """Weight of the penalty on expression offsets of the head Gaussians (squared centimetres)."""
-    distortion_weight: float = 0.005
+    distortion_weight: float = 0.0
     """nerf: weight of the distortion loss (per centimetre) that gathers each ray's light into one thin surface
-    instead of a fog: sharper renders, and fewer samples per ray before the light runs out."""
+    instead of a fog (fewer samples per ray before the light runs out). Off until its effect is measured."""
     learn_background: bool = True
     """Refine the background plate from the training frames' pixels that show background the avatar does not
     cover (saved with the model; see avatar/model/plate.py)."""

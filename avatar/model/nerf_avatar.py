@@ -25,7 +25,7 @@ from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfFie
 from avatar.model.nerf_losses import distortion
 from avatar.model.occupancy import OccupancyGrid
 from avatar.ops import composite, march_rays
-from avatar.ops.volume_ref import BIG, ray_box_ref
+from avatar.ops.volume_ref import BIG, composite_ref, ray_box_ref
 
 CPU = torch.device("cpu")
 NEAR_CM = 1.0
@@ -47,7 +47,7 @@ class Grids(NamedTuple):
 @dataclass
 class NerfRendered(Rendered):
     samples: dict[str, tuple[Tensor, Tensor]]  # part -> (points [N, 3] in its grid's space, weights [N]) (training)
-    rays: tuple[Tensor, ...] | None = None  # (offsets, ray_ids, t, delta, weights) of the trained samples (training)
+    rays: tuple[Tensor, ...] | None = None  # (offsets, ray_ids, t, delta, density) of the trained samples (training)
 
 
 @dataclass
@@ -313,7 +313,7 @@ class NerfAvatar(AvatarModel):
                             head=out.color[:, 3].reshape(h, w),
                             samples={"head": (samples.points[head], out.weights[head]),
                                      "torso": (samples.points[~head], out.weights[~head])},
-                            rays=(samples.offsets, samples.ray_ids, samples.t, samples.delta, out.weights))
+                            rays=(samples.offsets, samples.ray_ids, samples.t, samples.delta, density))
 
     # -- training ----------------------------------------------------------------------------------
 
@@ -328,7 +328,9 @@ class NerfAvatar(AvatarModel):
     def losses(self, rendered: NerfRendered, cfg) -> dict[str, tuple[Tensor, float]]:
         if rendered.rays is None or cfg.distortion_weight <= 0:
             return {}
-        return {"distortion": (distortion(*rendered.rays), cfg.distortion_weight)}
+        offsets, ray_ids, t, delta, density = rendered.rays
+        weights = composite_ref(offsets, density, delta, density.new_ones(len(density), 1))[2]  # differentiable
+        return {"distortion": (distortion(offsets, ray_ids, t, delta, weights), cfg.distortion_weight)}
 
     def strategy(self, train_cfg, model_cfg, data) -> TrainingStrategy:
         stages = np.array(train_cfg.stages, dtype=np.float64)

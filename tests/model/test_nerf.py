@@ -213,3 +213,16 @@ def test_a_resumed_nerf_run_is_the_same_run(sample_avatar, tmp_path, monkeypatch
     assert a.keys() == b.keys() and any(k.endswith("head_grid.seen") for k in a)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_the_distortion_loss_reaches_the_fields(nerf_model):
+    model, data = nerf_model
+    cfg = tiny_nerf().train
+    cfg.distortion_weight = 0.01
+    i = int(data.train_ids[0])
+    out = model.render(data.motion[i], data.head_pose[i], data.camera.cropped(32, 32, 64, 64), torch.zeros(3), torso=data.torso[i])
+    value, weight = model.losses(out, cfg)["distortion"]
+    assert weight == 0.01 and float(value) > 0
+    value.backward()
+    assert float(model.head_field.tables.grad.abs().sum()) > 0
+    model.zero_grad(set_to_none=True)
