@@ -73,7 +73,8 @@ class AvatarFit:
         side = min(self.patch, self.data.resolution)
         if side <= 0 or side >= self.data.resolution:
             return None
-        draw = float(torch.rand((), generator=self.generator))
+        g = self.generator
+        draw = float(torch.rand((), generator=g, device=g.device))
         if draw < 0.5:
             box = batch.mouth_box
         elif draw < 0.67:
@@ -85,10 +86,10 @@ class AvatarFit:
         else:
             where = torch.nonzero(batch.person > 0.5) if draw < 0.9 else None
             if where is not None and len(where):
-                cy, cx = where[int(torch.randint(len(where), (1,), generator=self.generator))].tolist()
+                cy, cx = where[int(torch.randint(len(where), (1,), generator=g, device=g.device))].tolist()
             else:
-                cx, cy = (torch.rand(2, generator=self.generator) * self.data.resolution).tolist()
-        jitter = ((torch.rand(2, generator=self.generator) - 0.5) * side / 2).tolist()
+                cx, cy = (torch.rand(2, generator=g, device=g.device) * self.data.resolution).tolist()
+        jitter = ((torch.rand(2, generator=g, device=g.device) - 0.5) * side / 2).tolist()
         x0 = int(min(max(cx + jitter[0] - side / 2, 0), self.data.resolution - side))
         y0 = int(min(max(cy + jitter[1] - side / 2, 0), self.data.resolution - side))
         return x0, y0, x0 + side, y0 + side
