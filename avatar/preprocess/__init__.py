@@ -40,14 +40,16 @@ def _lazy(module: str, function: str) -> Callable[[StageContext], None]:
 def preprocess_stages() -> list[Stage]:
     return [
         Stage("decode", _lazy("decode", "run_decode"), (), ("decode",), ("manifest.json", "frames", "audio.wav")),
-        Stage("track", _lazy("track", "run_track"), ("decode",), ("track",), ("landmarks.npz",)),
+        Stage("track", _lazy("track", "run_track"), ("decode",), ("track",), ("landmarks.npz",),
+              version=2),  # 2: image-mode landmarks for the motion code, video-mode ones for the pose
         Stage("matte", _lazy("matte", "run_matte"), ("decode",), ("segment",), ("mattes",)),
         Stage("audio", _lazy("audio_stage", "run_audio"), ("decode",), ("audio",), ("features.npz",)),
         Stage("pose", _lazy("pose_stage", "run_pose"), ("track",), ("pose",), ("tracking.npz",)),
         Stage("segment", _lazy("segment", "run_segment"), ("track", "matte"), ("segment",),
               ("masks", "background.png", "background_seen.png"), version=2),  # 2: no dark outline in the plate's fill
         Stage("torso", _lazy("torso", "run_torso"), ("decode", "track"), (), ("torso.npz",)),
-        Stage("report", _lazy("report", "run_report"), ("pose", "segment", "audio"), ("report",), ("quality.json",)),
+        Stage("report", _lazy("report", "run_report"), ("track", "pose", "segment", "audio"), ("report",), ("quality.json",),
+              version=2),  # 2: max_faces_in_view counts the tracked frames' faces (the crop's sampling skips square videos)
     ]
 
 

@@ -28,7 +28,7 @@ def run_pose(ctx: StageContext) -> None:
     template = load_face_template(model_path("face_landmarker", ctx.config.track.model_path))
     use = raw["tracked"] & ~raw["interpolated"]
     solution = solve_head_poses(
-        raw["landmarks"], use, template.vertices, width, height, focal=cfg.focal_px, fit_shape=cfg.fit_template,
+        raw["pose_landmarks"], use, template.vertices, width, height, focal=cfg.focal_px, fit_shape=cfg.fit_template,
         smoothness=cfg.smoothness, robust_scale=cfg.robust_scale_px, iterations=cfg.iterations, log=ctx.log.info,
         device=resolve_device(ctx.config.compute.device),
     )

@@ -21,7 +21,8 @@ _TINT_LUT[0, [TORSO, HEAD, MOUTH]] = [(40, 200, 90), (60, 120, 255), (255, 60, 6
 AXIS_CM = 6.0
 
 
-def quality_report(manifest: dict, tracking: dict, features: dict, masks_nonempty: float, background_seen: float) -> dict:
+def quality_report(manifest: dict, tracking: dict, features: dict, masks_nonempty: float, background_seen: float,
+                   faces_in_view: np.ndarray) -> dict:
     tracked, valid = tracking["tracked"], tracking["valid"]
     use = tracked & ~tracking["interpolated"]
     residuals = tracking["stable_residuals"][use]
@@ -49,7 +50,7 @@ def quality_report(manifest: dict, tracking: dict, features: dict, masks_nonempt
         "head_angle_range_deg": {a: [round(float(angles[:, i].min()), 1), round(float(angles[:, i].max()), 1)] for i, a in enumerate(axes)},
         "focal_px": round(float(tracking["intrinsics"][0, 0]), 2),
         "head_distance_cm": round(float(np.median(depth)), 2),
-        "max_faces_in_view": int(manifest["source"].get("faces_seen", 1)),
+        "max_faces_in_view": int(faces_in_view.max(initial=0)),
         "masks_nonempty_fraction": round(masks_nonempty, 4),
         "background_observed_fraction": round(background_seen, 4),
         "feature_rows": rows,
@@ -125,6 +126,7 @@ def run_report(ctx: StageContext) -> None:
             if image is not None:
                 preview.write(image)
     seen = cv2.imread(str(ctx.folder.background_seen), cv2.IMREAD_GRAYSCALE)
-    report = quality_report(manifest, tracking, features, nonempty / max(1, int(tracking["tracked"].sum())), float((seen > 0).mean()))
+    report = quality_report(manifest, tracking, features, nonempty / max(1, int(tracking["tracked"].sum())), float((seen > 0).mean()),
+                            load_npz(ctx.folder.landmarks)["faces_in_view"])
     atomic_write_json(ctx.folder.quality, report)
     ctx.log.info("report: %s", report)

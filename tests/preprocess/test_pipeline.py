@@ -47,6 +47,7 @@ def test_quality_report_and_preview(sample_avatar):
     q = json.loads(sample_avatar.quality.read_text())
     assert q["tracked_fraction"] >= 0.98 and q["feature_rows_match_frames"] and q["masks_nonempty_fraction"] == 1.0
     assert q["median_reprojection_px_at_512"] <= 2.0
+    assert q["max_faces_in_view"] == 1  # counted while tracking (a square video skips the crop's face sampling)
     with av.open(str(sample_avatar.preview)) as container:
         assert container.streams.video[0].frames == 150 and len(container.streams.audio) == 1
 
@@ -65,3 +66,20 @@ def test_second_run_reuses_every_stage(sample_avatar, sample_video):
     run_preprocess(sample_video, sample_avatar.root, AvatarConfig())
     assert {p.name: p.read_text() for p in (sample_avatar.data / "stages").iterdir()} == records
     assert set(records) == {f"{s}.json" for s in ("decode", "track", "matte", "audio", "pose", "segment", "torso", "report")}
+
+
+def test_motion_landmarks_are_each_frames_own_and_the_pose_ones_follow_the_face(sample_avatar):
+    """`landmarks` are what the detector finds in the frame alone (image mode); `pose_landmarks`, what the
+    pose is solved from, come from following the face (video mode) and lie on the same face."""
+    from avatar.model_files import model_path
+    from avatar.preprocess.frames import iter_frames
+    from avatar.preprocess.mediapipe_tasks import FaceLandmarker, opened
+
+    raw = load_npz(sample_avatar.landmarks)
+    assert raw["pose_landmarks"].shape == (150, 478, 2) and np.isfinite(raw["pose_landmarks"]).all()
+    gap = np.linalg.norm(raw["pose_landmarks"] - raw["landmarks"], axis=-1)
+    assert np.median(gap) < 3.0 and gap.max() > 0  # the same face, found two ways
+    with opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
+        for i, rgb in iter_frames(sample_avatar, [0, 77, 149]):
+            found = tracker.detect(rgb)[0].landmarks[:478, :2] * (rgb.shape[1], rgb.shape[0])
+            np.testing.assert_allclose(found, raw["landmarks"][i], atol=1e-3)
