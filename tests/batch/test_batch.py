@@ -8,8 +8,10 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from media import read_audio, read_frames
 
 from avatar.audio.io import write_wav
 from avatar.batch.jobs import read_jobs
@@ -50,8 +52,22 @@ def _render(avatar: Path, flags: list[str], out: Path) -> None:
     assert main(["render", str(avatar), *flags, "--out", str(out)]) == 0
 
 
+def _assert_same_video(output: Path, reference: Path, what: str) -> None:
+    """`output` holds what `reference` holds: the same bytes, or (where the two processes ran their float reductions
+    with different thread counts or instruction sets) the same number of frames a fraction of a level apart on
+    average and the same sound. Different options (pose, seed, size, background) are many levels apart."""
+    if output.read_bytes() == reference.read_bytes():
+        return
+    ours, theirs = read_frames(output), read_frames(reference)
+    assert len(ours) == len(theirs) and ours[0].shape == theirs[0].shape, what
+    worst = max(float(np.abs(a.astype(np.float32) - b).mean()) for a, b in zip(ours, theirs))
+    assert worst < 0.5, f"{what}: frames differ by {worst:.2f} levels on average"
+    (sound, rate), (their_sound, their_rate) = read_audio(output), read_audio(reference)
+    assert rate == their_rate and np.array_equal(sound, their_sound), what
+
+
 def _check_against_render(trained_sample, voices, tmp_path, rows) -> None:
-    """The three good jobs wrote what `avatar render` writes for the same options, byte for byte."""
+    """The three good jobs wrote what `avatar render` writes for the same options."""
     options = {1: ["--audio", str(voices / "one.wav")],
                2: ["--audio", str(voices / "two.wav"), "--pose", "still", "--seed", "3"],
                4: ["--audio", str(voices / "one.wav"), "--background", "#102030", "--size", "128"]}
@@ -59,7 +75,7 @@ def _check_against_render(trained_sample, voices, tmp_path, rows) -> None:
         reference = tmp_path / f"reference-{job}.mp4"
         _render(trained_sample.root, flags, reference)
         assert rows[job]["status"] in ("done", "skipped")
-        assert Path(rows[job]["output"]).read_bytes() == reference.read_bytes(), f"job {job}"
+        _assert_same_video(Path(rows[job]["output"]), reference, f"job {job}")
 
 
 def test_local_batch_renders_what_render_writes_and_reruns_skip(trained_sample, voices, tmp_path):
@@ -221,4 +237,4 @@ def test_ray_ship_sends_inputs_and_outputs_through_the_object_store(local_ray, t
     assert row["status"] == "done", row["error"]
     reference = tmp_path / "reference.mp4"
     _render(trained_sample.root, ["--audio", str(voices / "one.wav")], reference)
-    assert Path(row["output"]).read_bytes() == reference.read_bytes()
+    _assert_same_video(Path(row["output"]), reference, "the shipped job")
