@@ -126,7 +126,8 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
     contrast d' of the rendered frames, and per mouth channel the r between the driven motion and the tracked
     one (`channels_r`). The main figures hold the mouth in pauses as the person did (`--pauses person`: this
     is their own recording); `closed_pauses` has the same for the default; `prior_only` and `hand_prior_only`
-    drive without the personal adapter (the learned prior, the hand-written one) through the person's map."""
+    drive without the personal adapter (the learned prior, the hand-written one) through the person's map.
+    `references` places them: a mouth that never moves, and the tracked channels through the person's map."""
     from dataclasses import replace
 
     import torch
@@ -153,28 +154,41 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
     driver = load_driver(folder, trained)
     real_opening = mouth_opening(tracker_landmarks)
     t = data.tracking
-    channels = tracked_channels(t["blendshapes"], [str(n) for n in t["blendshape_names"]], t["landmarks"])[:, :6]
+    measured = tracked_channels(t["blendshapes"], [str(n) for n in t["blendshape_names"]], t["landmarks"])
+    channels = measured[:, :6]
     readout = _channel_readout(data.motion.cpu().numpy()[data.train_ids], channels[data.train_ids])
+
+    def image_scores(codes: np.ndarray, tracker) -> tuple[dict, np.ndarray]:
+        """Figures of the test frames rendered with `codes` [test frames, D], and their mouth openings."""
+        rendered = np.array([_landmarks(tracker, to_uint8(renderer.render(
+            torch.from_numpy(codes[i - start]), data.head_pose[i], torso=data.torso[i]))) for i in ids])
+        ok = found & ~np.isnan(rendered[:, 0, 0])
+        if ok.sum() < 3:
+            return {}, np.array([])
+        opening = mouth_opening(rendered)
+        r = np.corrcoef(opening[ok], real_opening[ok])[0, 1] if opening[ok].std() > 1e-9 else np.nan
+        return {"mouth_opening_r": None if np.isnan(r) else round(float(r), 4),
+                "lmd_mouth_px": round(float(mouth_landmark_distance(rendered[ok], tracker_landmarks[ok], data.resolution).mean()),
+                                      3)}, opening
 
     def scores(driver, pauses: str, tracker) -> dict:
         driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose="still", pauses=pauses)
-        rendered = np.array([_landmarks(tracker, to_uint8(renderer.render(
-            torch.from_numpy(driven.codes[i - start]), data.head_pose[i], torso=data.torso[i]))) for i in ids])
-        ok = found & ~np.isnan(rendered[:, 0, 0])
-        if ok.sum() < 3:
+        figures, opening = image_scores(driven.codes, tracker)
+        if not figures:
             return {}
-        opening = mouth_opening(rendered)
-        return {
-            "mouth_opening_r": round(float(np.corrcoef(opening[ok], real_opening[ok])[0, 1]), 4),
-            "lmd_mouth_px": round(float(mouth_landmark_distance(rendered[ok], tracker_landmarks[ok], data.resolution).mean()), 3),
-            "lip_contrast": lip_contrast(np.nan_to_num(opening, nan=float(np.nanmean(opening))), fps, centres),
-            "channels_r": channel_correlations(readout(driven.codes), channels[ids], t["valid"][ids]),
-        }
+        return {**figures, "lip_contrast": lip_contrast(np.nan_to_num(opening, nan=float(np.nanmean(opening))), fps, centres),
+                "channels_r": channel_correlations(readout(driven.codes), channels[ids], t["valid"][ids])}
 
+    # Where the figures sit: a mouth that never moves (the training frames' mean code on every frame), and the
+    # test frames' own tracked mouth channels through the person's channel map (what the priors' channel path
+    # gives when its channels are exactly right; the adapter adds what the channels miss).
+    still = np.repeat(data.motion.cpu().numpy()[data.train_ids].mean(0, keepdims=True), end - start, 0)
     with opened(FaceLandmarker(model_path("face_landmarker"), video=False)) as tracker:
         person, closed = scores(driver, "person", tracker), scores(driver, "closed", tracker)
         prior_only = scores(replace(driver, adapter=None), "closed", tracker)
         hand_only = scores(replace(driver, adapter=None, prior=None), "closed", tracker)
+        references = {"still_mouth": image_scores(still.astype(np.float32), tracker)[0],
+                      "tracked_channels": image_scores(driver.mapping.codes(driver.mapping.normalise(measured[start:end])), tracker)[0]}
     if not person:
         return {}
     return {
@@ -183,9 +197,12 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
         "closed_pauses": closed,
         "prior_only": prior_only,
         "hand_prior_only": hand_only,
+        "references": references,
         "covers": "test frames driven by the test audio only (tracked head poses), tracker on rendered vs real frames; "
                   "channels_r: the driven codes read out as mouth channels (a linear map fitted on the training frames' "
-                  "codes and tracked channels) against the tracked channels",
+                  "codes and tracked channels) against the tracked channels; references: the same figures for a mouth "
+                  "that never moves (still_mouth) and for the test frames' tracked mouth channels through the person's "
+                  "channel map (tracked_channels: the channel path's best)",
     }
 
 

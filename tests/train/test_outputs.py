@@ -28,6 +28,8 @@ def test_eval_is_deterministic_and_complete(trained_sample):
     for part in (driven, driven["closed_pauses"], driven["prior_only"], driven["hand_prior_only"]):
         assert set(part["channels_r"]) == {"jaw_open", "lip_close", "funnel", "pucker", "stretch", "roll"}
         assert all(r is None or -1 <= r <= 1 for r in part["channels_r"].values())
+    references = driven["references"]
+    assert references["still_mouth"]["lmd_mouth_px"] > references["tracked_channels"]["lmd_mouth_px"] >= 0
     regions = saved["regions"]
     assert set(regions) == {"face", "mouth", "hair", "torso", "background", "silhouette"}
     for name in ("face", "mouth", "hair", "background", "silhouette"):
