@@ -167,9 +167,8 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
             return {}, np.array([])
         opening = mouth_opening(rendered)
         r = np.corrcoef(opening[ok], real_opening[ok])[0, 1] if opening[ok].std() > 1e-9 else np.nan
-        return {"mouth_opening_r": None if np.isnan(r) else round(float(r), 4),
-                "lmd_mouth_px": round(float(mouth_landmark_distance(rendered[ok], tracker_landmarks[ok], data.resolution).mean()),
-                                      3)}, opening
+        lmd = mouth_landmark_distance(rendered[ok], tracker_landmarks[ok], data.resolution).mean()
+        return {"mouth_opening_r": None if np.isnan(r) else round(float(r), 4), "lmd_mouth_px": round(float(lmd), 3)}, opening
 
     def scores(driver, pauses: str, tracker) -> dict:
         driven = driver.motion(features.ppg, token_names(), features.energy, features.pitch, fps, pose="still", pauses=pauses)
@@ -187,7 +186,7 @@ def evaluate_audio_driven(folder: AvatarFolder, trained, data, renderer, tracker
         person, closed = scores(driver, "person", tracker), scores(driver, "closed", tracker)
         prior_only = scores(replace(driver, adapter=None), "closed", tracker)
         hand_only = scores(replace(driver, adapter=None, prior=None), "closed", tracker)
-        references = {"still_mouth": image_scores(still.astype(np.float32), tracker)[0],
+        references = {"still_mouth": image_scores(still, tracker)[0],
                       "tracked_channels": image_scores(driver.mapping.codes(driver.mapping.normalise(measured[start:end])), tracker)[0]}
     if not person:
         return {}

@@ -53,9 +53,9 @@ def _render(avatar: Path, flags: list[str], out: Path) -> None:
 
 
 def _assert_same_video(output: Path, reference: Path, what: str) -> None:
-    """`output` holds what `reference` holds: the same bytes, or (where the two processes ran their float reductions
-    with different thread counts or instruction sets) the same number of frames a fraction of a level apart on
-    average and the same sound. Different options (pose, seed, size, background) are many levels apart."""
+    """`output` holds what `reference` holds: the same bytes, or (where two processes' float arithmetic differs in
+    its last bits, as CI saw for a Ray worker) the same number of frames a fraction of a level apart on average and
+    the same sound. Another seed alone puts frames up to 16 levels apart."""
     if output.read_bytes() == reference.read_bytes():
         return
     ours, theirs = read_frames(output), read_frames(reference)
