@@ -4,7 +4,10 @@ Each audio file (default: the avatar's own held-out tail, and the English speech
 to `LiveMotion` in 20 ms chunks, as a microphone would, and also driven offline; prints one JSON object with,
 per file and as a mean over files, the correlation of the six prior mouth channels (`mouth_r`, per channel and
 `mean`) and of the adapted code entries (`codes_r`) between the two. `nets_only` is the same with the offline
-features fed to the live nets: what the nets' shorter look-ahead costs, apart from the recogniser's.
+features fed to the live nets: what the nets' shorter look-ahead costs, apart from the recogniser's. `hand_r` is
+the hand prior's curves as each hop computes them (its features, loudness levels and window end) against the
+offline curves: what the look-ahead leaves of the audio before any net (the curves anticipate a sound by up to
+about 0.26 s, so no net that sees less can follow them all the way).
 The avatar folder needs only preprocessing: without a driver, one is fitted (not saved).
 """
 from __future__ import annotations
@@ -77,7 +80,22 @@ def compare(driver, settings, fps: float, wave: np.ndarray, lookahead: float) ->
         return {"mouth_r": {**dict(zip(CHANNELS, r)), "mean": round(float(np.mean(known)), 4)},
                 "codes_r": together(c[:, dims], codes[:, dims])}
     return {"seconds": round(len(wave) / 16000, 2), **block(np.array(live.mouth), live_codes - blink),
-            "nets_only": block(net_mouth, net_codes)}
+            "nets_only": block(net_mouth, net_codes), "hand_r": hand_curves_r(wave, count, fps, settings, lookahead, f)}
+
+
+def hand_curves_r(wave: np.ndarray, count: int, fps: float, settings, lookahead: float, offline) -> float:
+    """Mean over the six channels of r between the hand prior's curves as the live path's hops have them and the
+    offline curves of the same audio (`offline`: its `extract_features`)."""
+    from avatar.audio.phonemes import token_names
+    from avatar.motion.learned_prior import audio_inputs
+    from avatar.motion.live_features import streamed_hops
+
+    tokens = token_names()
+    curves = [audio_inputs(h.features["ppg"], tokens, h.features["energy"], h.features["pitch"], fps, 1.0, h.levels)[1][h.new]
+              for h in streamed_hops(wave, count, fps, settings, lookahead)]
+    reference = audio_inputs(offline.ppg, tokens, offline.energy, offline.pitch, fps)[1]
+    known = [v for v in correlations(np.concatenate(curves)[:count], reference) if v is not None]
+    return round(float(np.mean(known)), 4)
 
 
 def main() -> None:
@@ -98,7 +116,8 @@ def main() -> None:
     result = {name: compare(driver, settings, fps, wave, args.lookahead) for name, wave in sources.items()}
     result["mean"] = {"mouth_r": round(float(np.mean([r["mouth_r"]["mean"] for r in result.values()])), 4),
                       "codes_r": round(float(np.mean([r["codes_r"] for r in result.values()])), 4),
-                      "nets_only_mouth_r": round(float(np.mean([r["nets_only"]["mouth_r"]["mean"] for r in result.values()])), 4)}
+                      "nets_only_mouth_r": round(float(np.mean([r["nets_only"]["mouth_r"]["mean"] for r in result.values()])), 4),
+                      "hand_r": round(float(np.mean([r["hand_r"] for r in result.values()])), 4)}
     result["lookahead_s"] = args.lookahead
     print(json.dumps(result, indent=2))
 
