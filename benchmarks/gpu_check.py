@@ -183,7 +183,8 @@ def check_deform(report: dict) -> None:
 
 
 def check_volume(report: dict) -> None:
-    """march_rays (exact sample sets) and composite (forward and gradients) on CUDA against the CPU kernels."""
+    """march_rays (exact sample sets) and composite (forward and gradients of colour, opacity and weights) on CUDA
+    against the CPU kernels."""
     from avatar.ops import composite, march_rays
 
     g = torch.Generator().manual_seed(7)
@@ -207,7 +208,7 @@ def check_volume(report: dict) -> None:
 
     def fn(sigma, color):
         out = composite(offsets.to(sigma.device), sigma, delta.to(sigma.device), color)
-        return out.color, out.opacity
+        return out.color, out.opacity, out.weights  # the weights carry gradients too (the distortion loss)
 
     a, b = run_both(fn, [sigma, color], fixed_weights(8))
     grads = {name: scaled_error(x, y) for name, x, y in zip(("sigma", "color"), b["grad"], a["grad"])}

@@ -29,6 +29,7 @@ def main() -> None:
         avatar = str(Path(tmp) / "avatar")
         run("fit.py", "--keep", avatar)
         run("render_avatar.py", avatar)
+        run("heldout.py", avatar)
         run("render_audio.py", avatar)
         run("lipsync.py", avatar)
         run("batch.py", avatar)

@@ -21,17 +21,20 @@ from torch import Tensor
 from avatar.camera import Camera
 from avatar.model.fields import head_pose_features
 from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrategy
-from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfField
+from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfField, cell_centres
 from avatar.model.nerf_losses import distortion
-from avatar.model.occupancy import OccupancyGrid
+from avatar.model.occupancy import OccupancyGrid, dilate
 from avatar.ops import composite, march_rays
-from avatar.ops.volume_ref import BIG, composite_ref, ray_box_ref
+from avatar.ops.volume_ref import BIG, ray_box_ref
 
 CPU = torch.device("cpu")
 NEAR_CM = 1.0
 EVAL_CHUNK = 1 << 18  # samples per field call without gradients (bounds a 512-pixel frame's memory)
 WARP_RESOLUTION = 48  # cells per side of the torso warp's cached basis
-ROUND_STEPS = 16  # a round of marching advances every ray by this many steps
+ROUND_STEPS = 16  # a round of marching advances every ray by this many steps (training: density only, cheap)
+RENDER_ROUND_STEPS = 4  # the same when rendering: a ray's light runs out within a round and every sample after that
+# point in the round is evaluated for nothing (a 450-pixel frame of a clip 04 avatar: 2.63M samples in rounds of 16
+# steps, 1.92M in rounds of 4, the same image)
 DARK = 1e-4  # transmittance below which a ray has stopped
 MIN_WEIGHT = 1e-5  # samples that add less than this to their pixel are not trained
 
@@ -42,12 +45,14 @@ class Grids(NamedTuple):
     head: Tensor  # [G, G, G] bool, head frame
     torso: Tensor  # [G, G, G] bool, camera space
     torso_basis: Tensor | None = None  # [3, inputs, W, W, W] (`TorsoNerfField.warp_basis`)
+    head_cells: Tensor | None = None  # [K, 3] centres of the head grid's set cells (a trained render tests them each frame)
+    torso_cells: Tensor | None = None  # [K, 3] the same for the torso grid
 
 
 @dataclass
 class NerfRendered(Rendered):
     samples: dict[str, tuple[Tensor, Tensor]]  # part -> (points [N, 3] in its grid's space, weights [N]) (training)
-    rays: tuple[Tensor, ...] | None = None  # (offsets, ray_ids, t, delta, density) of the trained samples (training)
+    rays: tuple[Tensor, ...] | None = None  # (offsets, ray_ids, t, delta, weights) of the trained samples (training)
 
 
 @dataclass
@@ -142,6 +147,10 @@ def _evaluate(parts: list[_Part], samples: _Samples, density_only: bool) -> tupl
     return density, colour
 
 
+def _centres(grid: OccupancyGrid) -> Tensor:
+    return cell_centres(grid.box_min, grid.box_max, grid.resolution, grid.density.device)
+
+
 def _chunked(fn, points: Tensor, density_only: bool):
     if torch.is_grad_enabled() or len(points) <= EVAL_CHUNK:
         return fn(points, density_only)
@@ -212,7 +221,21 @@ class NerfAvatar(AvatarModel):
 
     def prepare(self) -> Grids:
         with torch.no_grad():
-            return self.grids(trained=True)._replace(torso_basis=self.torso_field.warp_basis(WARP_RESOLUTION))
+            grids = self.grids(trained=True)
+            return grids._replace(torso_basis=self.torso_field.warp_basis(WARP_RESOLUTION),
+                                  head_cells=_centres(self.head_grid)[grids.head.reshape(-1)],
+                                  torso_cells=_centres(self.torso_grid)[grids.torso.reshape(-1)])
+
+    @torch.no_grad()
+    def _frame_grid(self, part: _Part, centres: Tensor) -> Tensor:
+        """This frame's occupancy: the cells of `part.grid` (whose `centres` [K, 3] these are) where the frame's own
+        density at the centre is above the threshold, grown by one cell. The trained grids hold every cell any
+        training frame needed; one frame needs fewer (clip 04 avatars: 14-17 % fewer samples, the image within 59-73 dB
+        of the full march's)."""
+        density = _chunked(part.field, centres, True)[0]
+        mask = torch.zeros_like(part.grid)
+        mask[part.grid] = density > self.threshold
+        return dilate(mask, 1) & part.grid
 
     def _parts(self, motion: Tensor, head_pose: Tensor, camera: Camera, torso: Tensor | None, moving_torso: bool,
                grids: Grids, parts: frozenset[str]) -> list[_Part]:
@@ -243,7 +266,7 @@ class NerfAvatar(AvatarModel):
         the samples that matter: those the light reaches with a weight of at least MIN_WEIGHT (what training
         evaluates again, with gradients), and the milliseconds spent marching, in the fields and compositing."""
         device = parts[0].origins.device
-        window = ROUND_STEPS * self.step
+        window = (RENDER_ROUND_STEPS if colour else ROUND_STEPS) * self.step
         entry = torch.full((rays,), BIG, device=device)
         for p in parts:
             t0, _, hit = ray_box_ref(p.origins, p.dirs, *p.box)
@@ -298,6 +321,9 @@ class NerfAvatar(AvatarModel):
             return NerfRendered(image=plate.expand(rays, 3).reshape(h, w, 3), alpha=plate.new_zeros(h, w),
                                 head=plate.new_zeros(h, w) if training else None, samples={})
         if not training:
+            if grids.head_cells is not None:
+                for piece in pieces:
+                    piece.grid = self._frame_grid(piece, grids.head_cells if piece.name == "head" else grids.torso_cells)
             colour, opacity, _, timings = self._rounds(pieces, rays, colour=True)
             image = torch.addcmul(colour, (1 - opacity)[:, None], plate)
             timings["total"] = 1e3 * (time.perf_counter() - start)
@@ -313,7 +339,7 @@ class NerfAvatar(AvatarModel):
                             head=out.color[:, 3].reshape(h, w),
                             samples={"head": (samples.points[head], out.weights[head]),
                                      "torso": (samples.points[~head], out.weights[~head])},
-                            rays=(samples.offsets, samples.ray_ids, samples.t, samples.delta, density))
+                            rays=(samples.offsets, samples.ray_ids, samples.t, samples.delta, out.weights))
 
     # -- training ----------------------------------------------------------------------------------
 
@@ -328,8 +354,7 @@ class NerfAvatar(AvatarModel):
     def losses(self, rendered: NerfRendered, cfg) -> dict[str, tuple[Tensor, float]]:
         if rendered.rays is None or cfg.distortion_weight <= 0:
             return {}
-        offsets, ray_ids, t, delta, density = rendered.rays
-        weights = composite_ref(offsets, density, delta, density.new_ones(len(density), 1))[2]  # differentiable
+        offsets, ray_ids, t, delta, weights = rendered.rays
         return {"distortion": (distortion(offsets, ray_ids, t, delta, weights), cfg.distortion_weight)}
 
     def strategy(self, train_cfg, model_cfg, data) -> TrainingStrategy:

@@ -35,7 +35,7 @@ class RaySamples(NamedTuple):
 class Composite(NamedTuple):
     color: Tensor  # [R, C] sum of w_i c_i
     opacity: Tensor  # [R] 1 - transmittance after the last sample (= sum of w_i)
-    weights: Tensor  # [S] w_i; carries no gradient on the kernel backends
+    weights: Tensor  # [S] w_i
 
 
 def _box(op: str, box_min: Sequence[float], box_max: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -105,19 +105,29 @@ class _Composite(torch.autograd.Function):
         offsets = offsets.contiguous()
         with torch.cuda.device_of(inputs[0]):
             out, opacity, weights = _extension.load().composite_fwd(offsets, *inputs, _extension.stream_handle(inputs[0]))
-        ctx.save_for_backward(offsets, *inputs, out, opacity)
-        ctx.mark_non_differentiable(weights)
+        ctx.save_for_backward(offsets, *inputs, out, opacity, weights)
+        ctx.set_materialize_grads(False)
         return out, opacity, weights
 
     @staticmethod
-    def backward(ctx, v_out, v_opacity, _v_weights):
-        offsets, sigma, delta, color, out, opacity = ctx.saved_tensors
+    def backward(ctx, v_out, v_opacity, v_weights):
+        offsets, sigma, delta, color, out, opacity, weights = ctx.saved_tensors
         v_out = torch.zeros_like(out) if v_out is None else v_out.to(torch.float32).contiguous()
         v_opacity = torch.zeros_like(opacity) if v_opacity is None else v_opacity.to(torch.float32).contiguous()
+        channels = color.shape[1]
+        if v_weights is not None:
+            # A loss on the weights is a loss on one more channel whose value at sample i is v_weights[i]: the
+            # kernel's g_i gains v_weights[i], and the ray's sum of w_k g_k gains sum_k w_k v_weights[k].
+            v_weights = v_weights.to(torch.float32)
+            rays = torch.repeat_interleave(torch.arange(len(out), device=out.device), offsets.diff())
+            extra = out.new_zeros(len(out)).index_add_(0, rays, weights * v_weights)
+            color = torch.cat([color, v_weights[:, None]], 1).contiguous()
+            out = torch.cat([out, extra[:, None]], 1).contiguous()
+            v_out = torch.cat([v_out, v_out.new_ones(len(out), 1)], 1).contiguous()
         with torch.cuda.device_of(sigma):
             v_sigma, v_color = _extension.load().composite_bwd(offsets, sigma, delta, color, out, opacity, v_out,
                                                                v_opacity, _extension.stream_handle(sigma))
-        return None, v_sigma, None, v_color
+        return None, v_sigma, None, v_color[:, :channels]
 
 
 def composite(
@@ -129,7 +139,7 @@ def composite(
     backend: str | None = None,
 ) -> Composite:
     """Front-to-back compositing of each ray's samples: w_i = T_i (1 - exp(-sigma_i delta_i)). Gradients
-    flow to `sigma` and `color` (the intervals are fixed)."""
+    flow from the colour, the opacity and the weights to `sigma` and `color` (the intervals are fixed)."""
     op = "composite"
     check_shape(op, "offsets", offsets, (None,))
     check_shape(op, "sigma", sigma, (None,))

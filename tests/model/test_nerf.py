@@ -94,6 +94,20 @@ def test_inference_rounds_match_the_training_pass_and_gradients_reach_both_field
     model.zero_grad(set_to_none=True)
 
 
+def test_a_frame_marches_a_subset_of_the_trained_cells(nerf_model):
+    """A render tests the prepared cells with the frame's own density: it keeps a subset of them (here a proper
+    one: the fresh avatar's faint band is below the threshold), and the image it gives is the full march's
+    (the test above)."""
+    model, data = nerf_model
+    i = int(data.train_ids[3])
+    grids = model.prepare()
+    with torch.no_grad():
+        for piece in model._parts(data.motion[i], data.head_pose[i], data.camera, data.torso[i], True, grids, frozenset({"head", "torso"})):
+            mask = model._frame_grid(piece, grids.head_cells if piece.name == "head" else grids.torso_cells)
+            assert mask.shape == piece.grid.shape and not bool((mask & ~piece.grid).any())
+            assert 0 < int(mask.sum()) < int(piece.grid.sum())
+
+
 def test_only_the_parts_asked_for_are_rendered(nerf_model):
     model, data = nerf_model
     i = int(data.train_ids[0])

@@ -117,10 +117,30 @@ def test_composite_kernel_matches_reference(kernels, n_rays):
         out = composite(offsets, s, delta, c, backend=backend)
         g = torch.Generator().manual_seed(7)
         loss = (out.color * torch.randn(out.color.shape, generator=g)).sum() + (out.opacity * torch.randn(n_rays, generator=g)).sum()
+        loss = loss + (out.weights * torch.randn(out.weights.shape, generator=g)).sum()  # the weights carry gradients too
         loss.backward()
         grads[backend] = (out.color.detach(), out.opacity.detach(), out.weights.detach(), s.grad, c.grad)
     for got, want in zip(grads["cpu"], grads["torch"]):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 8])
+def test_composite_weight_gradients_match_finite_differences(backend, channels):
+    offsets, sigma, delta, color = _packs(7, seed=13, channels=channels)
+    g = torch.Generator().manual_seed(5)
+    pull = torch.randn(len(sigma), generator=g)
+
+    def loss(s: torch.Tensor) -> torch.Tensor:
+        return (composite(offsets, s, delta, color, backend=backend).weights * pull).sum()
+    s = sigma.clone().requires_grad_()
+    loss(s).backward()
+    eps = 1e-2
+    for i in range(0, len(sigma), 3):
+        up, down = sigma.clone(), sigma.clone()
+        up[i] += eps
+        down[i] -= eps
+        numeric = (loss(up) - loss(down)) / (2 * eps)
+        assert float(s.grad[i]) == pytest.approx(float(numeric), rel=2e-2, abs=2e-3)
 
 
 def test_composite_with_no_samples(backend):
