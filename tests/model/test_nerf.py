@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from avatar.config import load_config
+from avatar.model.interface import PARTS
 from avatar.model.occupancy import OccupancyGrid
 
 CPU = torch.device("cpu")
@@ -102,7 +103,8 @@ def test_a_frame_marches_a_subset_of_the_trained_cells(nerf_model):
     i = int(data.train_ids[3])
     grids = model.prepare()
     with torch.no_grad():
-        for piece in model._parts(data.motion[i], data.head_pose[i], data.camera, data.torso[i], True, grids, frozenset({"head", "torso"})):
+        pieces = model._parts(data.motion[i], data.head_pose[i], data.camera, data.torso[i], True, grids, PARTS)
+        for piece in pieces:
             mask = model._frame_grid(piece, grids.head_cells if piece.name == "head" else grids.torso_cells)
             assert mask.shape == piece.grid.shape and not bool((mask & ~piece.grid).any())
             assert 0 < int(mask.sum()) < int(piece.grid.sum())
