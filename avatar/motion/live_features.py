@@ -20,6 +20,12 @@ from avatar.motion.prior import speech_levels
 
 KEYS = ("ppg", "energy", "pitch")
 RECOGNISER_CONTEXT_S = 0.5
+"""Audio before the newest final frame that each hop's recogniser run sees. More reads the newest frames closer to
+the offline reading (`benchmarks/recogniser_context.py`, three English clips, 0.12 s after a frame: mean L1 of the
+viseme probabilities 0.17 with 0.5 s, 0.13 with 0.75 s, 0.11 with 1 s), and the hand curves follow the offline ones
+better (0.81 -> 0.84 with 0.75 s, `benchmarks/live_motion.py` hand_r on clip 04's avatar), but the live prior's
+channels, retrained on those features, did not (mouth_r 0.78 both), while a hop in the viewer cost 65 ms instead of
+49 and the live window showed 14-15 frames a second instead of 22. So it stays at 0.5 s."""
 HOP_S = 0.1
 CONTEXT_S = 1.0  # final frames before the new ones that each hop hands the nets
 HISTORY_S = 60.0  # loudness levels are measured over the last minute heard
