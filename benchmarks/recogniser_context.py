@@ -22,19 +22,18 @@ SHARED_SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speec
 CONTEXTS_S = (0.5, 0.75, 1.0, 1.5)
 
 
-def edge_distance(wave: np.ndarray, context_s: float, lookahead_s: float) -> float:
+def edge_distance(wave: np.ndarray, offline: np.ndarray, context_s: float, lookahead_s: float) -> float:
+    """Mean L1 distance of the windows' newest viseme probabilities from `offline` ([T, V], the whole file's)."""
     from avatar.audio import phonemes
     from avatar.motion.prior import viseme_posteriors
 
     tokens = phonemes.token_names()
-    offline = viseme_posteriors(phonemes.posteriorgram(wave), tokens)[0]
     before, after = int(round(context_s * phonemes.RATE)), int(round(lookahead_s * phonemes.RATE))
     first = int(round(max(CONTEXTS_S) * phonemes.RATE))  # the same frames for every context
     distances = []
     for t in range(first, len(offline) - after, 7):
-        window = np.exp(phonemes._log_probs(wave[(t - before) * phonemes.HOP: (t + 1 + after) * phonemes.HOP]))
-        if len(window) <= before:
-            continue
+        piece = wave[(t - before) * phonemes.HOP: (t + 1 + after) * phonemes.HOP]
+        window = phonemes.posteriorgram(piece, chunk_s=len(piece) / phonemes.SAMPLE_RATE + 1)  # one run, as a hop's
         live = viseme_posteriors(window[before - 2: before + 1], tokens)[0]
         distances.append(np.abs(live - offline[t - 2: t + 1]).sum(1).mean())
     return round(float(np.mean(distances)), 4)
@@ -42,6 +41,8 @@ def edge_distance(wave: np.ndarray, context_s: float, lookahead_s: float) -> flo
 
 def main() -> None:
     from avatar.audio.io import load_audio
+    from avatar.audio.phonemes import posteriorgram, token_names
+    from avatar.motion.prior import viseme_posteriors
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("audio", nargs="*")
@@ -53,7 +54,8 @@ def main() -> None:
     result: dict = {"lookahead_s": args.lookahead}
     for path in files:
         wave = load_audio(path, 16000)
-        result[path.stem] = {f"{c:.2f}": edge_distance(wave, c, args.lookahead) for c in CONTEXTS_S}
+        offline = viseme_posteriors(posteriorgram(wave), token_names())[0]
+        result[path.stem] = {f"{c:.2f}": edge_distance(wave, offline, c, args.lookahead) for c in CONTEXTS_S}
     result["mean"] = {f"{c:.2f}": round(float(np.mean([result[p.stem][f"{c:.2f}"] for p in files])), 4) for c in CONTEXTS_S}
     print(json.dumps(result, indent=2))
 
