@@ -164,7 +164,12 @@ class HeadNerfField(_EncodedField):
 
     def forward(self, points: Tensor, condition: HeadCondition, density_only: bool = False):
         features = self.encode(self.canonical(points, condition))
-        first = self.position_in(features) + torch.sigmoid(self.gate(features)) @ condition.vectors
+        # The position layer and the gate as one product: the features are a transposed view (see
+        # `hash_triplane_encode`), and a 3-output layer on it alone cost more than the rest of the field.
+        width = self.position_in.out_features
+        both = F.linear(features, torch.cat([self.position_in.weight, self.gate.weight]),
+                        torch.cat([self.position_in.bias, self.gate.bias]))
+        first = torch.addmm(both[:, :width], torch.sigmoid(both[:, width:]), condition.vectors)
         return self.decode(first, density_only)
 
     def flops(self) -> int:
@@ -187,24 +192,30 @@ class TorsoNerfField(_EncodedField):
         g = resolution
         return self.warp.basis(centres).reshape(g, g, g, 3, TORSO_INPUTS).permute(3, 4, 0, 1, 2).contiguous()
 
-    def canonical(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, basis: Tensor | None = None) -> Tensor:
+    def warp_volume(self, basis: Tensor, pose: Tensor | None, torso: Tensor | None) -> Tensor:
+        """[3, G, G, G] one frame's warp at the cell centres of `basis` (from `warp_basis`), pose and torso
+        signal as in `canonical`: computed once a frame, then looked up at each sample."""
+        pose = basis.new_zeros(6) if pose is None else pose
+        torso = basis.new_zeros(4) if torso is None else torso
+        return torch.einsum("ckzyx,k->czyx", basis, torch.cat([pose.new_ones(1), pose, 20.0 * torso]))
+
+    def canonical(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, volume: Tensor | None = None) -> Tensor:
         """Camera-space points [N, 3] -> where they are on the torso at rest (pose [6] from
-        `head_pose_features`, torso [4] the torso signal; None: at rest). `basis` from `warp_basis`: the
+        `head_pose_features`, torso [4] the torso signal; None: at rest). `volume` from `warp_volume`: the
         warp interpolated from it (trilinear) instead of evaluated at each point."""
         if pose is None and torso is None:
             return points
         pose = points.new_zeros(6) if pose is None else pose
         torso = points.new_zeros(4) if torso is None else torso
-        if basis is None:
+        if volume is None:
             warp = self.warp(points, pose, torso)
         else:
-            inputs = torch.cat([pose.new_ones(1), pose, 20.0 * torso])
-            warp = sample_volume(torch.einsum("ckzyx,k->czyx", basis, inputs), points, self.box_min, self.box_max)
+            warp = sample_volume(volume, points, self.box_min, self.box_max)
         return points - torso_image_shift(points, torso, self.torso_view) - warp
 
     def forward(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, density_only: bool = False,
-                basis: Tensor | None = None):
-        return self.decode(self.position_in(self.encode(self.canonical(points, pose, torso, basis))), density_only)
+                volume: Tensor | None = None):
+        return self.decode(self.position_in(self.encode(self.canonical(points, pose, torso, volume))), density_only)
 
     def flops(self) -> int:
         warp = sum(2 * layer.in_features * layer.out_features for layer in self.warp.layers if isinstance(layer, nn.Linear))
