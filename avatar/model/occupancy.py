@@ -37,6 +37,7 @@ class OccupancyGrid(nn.Module):
         self.register_buffer("density", torch.full(shape, -1.0, device=device))  # negative: not measured yet (occupied)
         self.register_buffer("seen", torch.zeros(shape, device=device))
         self.register_buffer("allowed", torch.ones(shape, dtype=torch.bool, device=device))
+        self._occupied: tuple[tuple, Tensor] | None = None  # (what it was computed from, the mask)
 
     def _corner_and_cell(self, device) -> tuple[Tensor, Tensor]:
         lo, hi = torch.tensor(self.box_min, device=device), torch.tensor(self.box_max, device=device)
@@ -75,8 +76,12 @@ class OccupancyGrid(nn.Module):
             self.seen.view(-1).scatter_reduce_(0, self.cells_of(points), weights.float(), "amax")
 
     def occupied(self, threshold: float) -> Tensor:
-        """[G, G, G] bool: the cells a ray must sample while training."""
-        return dilate((self.density > threshold) | (self.density < 0)) & self.allowed
+        """[G, G, G] bool: the cells a ray must sample while training. Kept until `density` or `allowed`
+        change (a training step asks for it twice; the grid changes every 16 steps)."""
+        key = (float(threshold), self.density._version, self.allowed._version, self.density.data_ptr(), self.allowed.data_ptr())
+        if self._occupied is None or self._occupied[0] != key:
+            self._occupied = (key, dilate((self.density > threshold) | (self.density < 0)) & self.allowed)
+        return self._occupied[1]
 
     def visible(self, threshold: float, min_weight: float = 1e-3, margin: int = 2) -> Tensor:
         """[G, G, G] bool: the cells a trained field renders: occupied and seen (grown by `margin` cells)."""

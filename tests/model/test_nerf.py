@@ -48,6 +48,24 @@ def test_occupancy_grid_never_culls_a_dense_cell():
     assert int(visible.sum()) == 1 and bool(visible[grid.cells_of(torch.tensor([[0.0, 0.0, -0.45]]))].all())
 
 
+
+def test_occupancy_mask_follows_every_change_of_the_grid():
+    """`occupied` keeps its mask between calls, and a new one comes after an update, a load or a new mask of
+    allowed cells."""
+    grid = OccupancyGrid((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0), 8)
+    g = torch.Generator().manual_seed(0)
+    grid.update(lambda p: (p.norm(dim=1) < 0.5).float() * 10, g)
+    ball = grid.occupied(1.0)
+    assert grid.occupied(1.0) is ball and 0 < int(ball.sum()) < 8**3
+    grid.update(lambda p: torch.zeros(len(p)), g, decay=0.0)
+    assert not bool(grid.occupied(1.0).any())
+    other = OccupancyGrid((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0), 8)
+    other.update(lambda p: torch.full((len(p),), 10.0), g)
+    grid.load_state_dict(other.state_dict())
+    assert bool(grid.occupied(1.0).all())
+    grid.allowed[0] = False
+    assert int(grid.occupied(1.0).sum()) == 8**3 - 64
+
 @pytest.fixture(scope="module")
 def nerf_model(sample_avatar):
     from avatar.data.avatar_data import AvatarData
