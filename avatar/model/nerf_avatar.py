@@ -29,8 +29,9 @@ from avatar.ops.volume_ref import BIG, ray_box_ref
 
 CPU = torch.device("cpu")
 NEAR_CM = 1.0
-EVAL_CHUNK = 1 << 14  # samples per field call without gradients: the layers' activations stay in the CPU's cache
-# (nerf-preview's head field, 2 cores: 235 ns a sample in calls of 2^13-2^15 samples, 544 in calls of 2^18)
+EVAL_CHUNK = 1 << 18  # samples per field call without gradients (bounds a 512-pixel frame's memory)
+EVAL_CHUNK_CPU = 1 << 14  # the same on a CPU: the layers' activations stay in its cache (nerf-preview's head field,
+# 2 cores: 235 ns a sample in calls of 2^13-2^15 samples, 544 in calls of 2^18)
 WARP_RESOLUTION = 48  # cells per side of the torso warp's cached basis
 ROUND_STEPS = 16  # a round of marching advances every ray by this many steps (training: density only, cheap)
 RENDER_ROUND_STEPS = 4  # the same when rendering: a ray's light runs out within a round and every sample after that
@@ -155,9 +156,10 @@ def _centres(grid: OccupancyGrid) -> Tensor:
 
 
 def _chunked(fn, points: Tensor, density_only: bool):
-    if torch.is_grad_enabled() or len(points) <= EVAL_CHUNK:
+    chunk = EVAL_CHUNK_CPU if points.device.type == "cpu" else EVAL_CHUNK
+    if torch.is_grad_enabled() or len(points) <= chunk:
         return fn(points, density_only)
-    parts = [fn(points[i:i + EVAL_CHUNK], density_only) for i in range(0, len(points), EVAL_CHUNK)]
+    parts = [fn(points[i:i + chunk], density_only) for i in range(0, len(points), chunk)]
     density = torch.cat([p[0] for p in parts])
     return density, None if density_only else torch.cat([p[1] for p in parts])
 
