@@ -4,14 +4,14 @@ their occupancy grids and composited together along each ray, over the backgroun
 
 One frame: every pixel's ray is taken into the head frame by the head pose and marched through the head
 grid, and marched as it is through the torso grid; the two sample sets are merged in depth order. Rays
-march in rounds of ROUND_STEPS steps until their transmittance runs out. A render without gradients
+march in rounds of ROUND_SAMPLES samples until their transmittance runs out. A render without gradients
 composites as it goes; a training render runs the rounds on density alone, then evaluates with gradients
 only the samples the light reached. The renderer never sees audio.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -25,6 +25,7 @@ from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfFie
 from avatar.model.nerf_losses import distortion
 from avatar.model.occupancy import OccupancyGrid, dilate
 from avatar.ops import composite, march_rays
+from avatar.ops.volume import RaySamples
 from avatar.ops.volume_ref import BIG, ray_box_ref
 
 CPU = torch.device("cpu")
@@ -33,10 +34,10 @@ EVAL_CHUNK = 1 << 18  # samples per field call without gradients (bounds a 512-p
 EVAL_CHUNK_CPU = 1 << 14  # the same on a CPU: the layers' activations stay in its cache (nerf-preview's head field,
 # 2 cores: 235 ns a sample in calls of 2^13-2^15 samples, 544 in calls of 2^18)
 WARP_RESOLUTION = 48  # cells per side of the torso warp's cached basis
-ROUND_STEPS = 16  # a round of marching advances every ray by this many steps (training: density only, cheap)
-RENDER_ROUND_STEPS = 4  # the same when rendering: a ray's light runs out within a round and every sample after that
-# point in the round is evaluated for nothing (a 450-pixel frame of a clip 04 avatar: 2.63M samples in rounds of 16
-# steps, 1.92M in rounds of 4, the same image)
+ROUND_SAMPLES = 16  # a round of marching gives every ray this many more samples (training: density only, cheap)
+RENDER_ROUND_SAMPLES = 4  # the same when rendering: a ray's light runs out within a round and every sample after that
+# point in the round is evaluated for nothing (a 512-pixel frame of a clip 04 avatar: 1.52M samples in rounds of 2,
+# 1.66M in rounds of 4, 1.89M in rounds of 8; fewer samples a round cost more rounds of marching)
 DARK = 1e-4  # transmittance below which a ray has stopped (training)
 RENDER_DARK = 1e-3  # the same when rendering: what is left changes a pixel by at most 1/1000 (clip 04 held-out
 # frames: 83 dB from the image at DARK, 14 % fewer samples)
@@ -81,8 +82,9 @@ class _Samples(NamedTuple):
     points: Tensor  # [S, 3] in the space of the sample's part
     part: Tensor  # [S] index of the part
 
-    def subset(self, keep: Tensor, rays: int) -> "_Samples":
-        ray_ids = self.ray_ids[keep]
+    def subset(self, keep: Tensor, rays: int, rows: Tensor | None = None) -> "_Samples":
+        """The samples where `keep`, packed for `rays` rays; `rows` [R'] (increasing) renumbers ray r as rows[r]."""
+        ray_ids = self.ray_ids[keep] if rows is None else rows[self.ray_ids[keep]]
         return _Samples(_offsets(ray_ids, rays), ray_ids, self.t[keep], self.delta[keep], self.points[keep], self.part[keep])
 
     @classmethod
@@ -261,25 +263,37 @@ class NerfAvatar(AvatarModel):
                              lambda p, only: self.torso_field(p, pose, signal, only, volume)))
         return out
 
-    def _march(self, parts: list[_Part], rays: int, t_start: list[Tensor | None], t_stop: Tensor):
-        marched = [march_rays(p.origins, p.dirs, p.grid, *p.box, self.step, near=NEAR_CM, t_start=start, t_stop=t_stop)
-                   for p, start in zip(parts, t_start)]
-        return marched, _merge(parts, marched, rays)
+    def _march(self, parts: list[_Part], rays: int, starts: list[Tensor | None], samples: int):
+        """One round: each part's next `samples` samples along every ray (empty space skipped), cut at the
+        frontier, the depth where the first part's round ended, so that what lies beyond it, in any part, waits
+        for the next round and the merged samples are every sample in front of the frontier. Returns the merged
+        samples and each part's start for the next round (BIG: no samples left)."""
+        marched = [march_rays(p.origins, p.dirs, p.grid, *p.box, self.step, near=NEAR_CM, t_start=start, max_samples=samples)
+                   for p, start in zip(parts, starts)]
+        frontier = torch.stack([m.t_next for m in marched]).amin(0)  # BIG: every part ran out of samples
+        cut, nexts = [], []
+        for m in marched:
+            beyond = m.t_begin >= frontier[m.ray_ids]
+            # Restart at the first sample beyond the frontier: on the part's own lattice of steps.
+            nexts.append(m.t_next.scatter_reduce(0, m.ray_ids[beyond], m.t_begin[beyond], "amin"))
+            ahead = ~beyond
+            ray_ids = m.ray_ids[ahead]
+            cut.append(RaySamples(_offsets(ray_ids, rays), ray_ids, m.t_begin[ahead], m.t_end[ahead], nexts[-1]))
+        return _merge(parts, cut, rays), nexts
 
     @torch.no_grad()
     def _rounds(self, parts: list[_Part], rays: int, colour: bool):
-        """March every ray ROUND_STEPS steps at a time, evaluating the fields as it goes, until its light runs
-        out. Returns the composite colour [R, 3] (None unless `colour`), the opacity [R] and, unless `colour`,
-        the samples that matter: those the light reaches with a weight of at least MIN_WEIGHT (what training
-        evaluates again, with gradients), and the milliseconds spent marching, in the fields and compositing."""
+        """March every ray a few samples at a time (see `_march`), evaluating the fields as it goes, until its
+        light runs out. Each round marches only the rays still going. Returns the composite colour [R, 3] (None
+        unless `colour`), the opacity [R] and, unless `colour`, the samples that matter: those the light reaches
+        with a weight of at least MIN_WEIGHT (what training evaluates again, with gradients), and the
+        milliseconds spent marching, in the fields and compositing."""
         device = parts[0].origins.device
-        window = (RENDER_ROUND_STEPS if colour else ROUND_STEPS) * self.step
-        entry = torch.full((rays,), BIG, device=device)
-        for p in parts:
-            t0, _, hit = ray_box_ref(p.origins, p.dirs, *p.box)
-            entry = torch.where(hit, torch.minimum(entry, t0.clamp_min(NEAR_CM)), entry)
-        stop = entry + window
+        per_round = RENDER_ROUND_SAMPLES if colour else ROUND_SAMPLES
+        hits = torch.stack([ray_box_ref(p.origins, p.dirs, *p.box)[2] for p in parts]).any(0)
+        live = torch.nonzero(hits, as_tuple=True)[0]  # the rays still going, by index
         light = torch.ones(rays, device=device)
+        lit = light[live]  # the live rays' transmittance
         out = torch.zeros(rays, 3, device=device) if colour else None
         starts: list[Tensor | None] = [None] * len(parts)
         kept = []
@@ -292,25 +306,25 @@ class NerfAvatar(AvatarModel):
             timings[name] += 1e3 * (now - clock)
             clock = now
 
-        while True:
-            marched, samples = self._march(parts, rays, starts, stop)
+        while len(live):
+            views = [replace(p, origins=p.origins[live], dirs=p.dirs[live]) for p in parts]
+            samples, nexts = self._march(views, len(live), starts, per_round)
             lap("march")
             if len(samples.t):
-                density, rgb = _evaluate(parts, samples, density_only=not colour)
+                density, rgb = _evaluate(views, samples, density_only=not colour)
                 lap("fields")
                 values = rgb[:, :3] if colour else density.new_ones(len(density), 1)
                 c = composite(samples.offsets, density, samples.delta, values)
                 if colour:
-                    out += light[:, None] * c.color
+                    out.index_add_(0, live, lit[:, None] * c.color)
                 else:
-                    kept.append(samples.subset(light[samples.ray_ids] * c.weights >= MIN_WEIGHT, rays))
-                light = light * (1 - c.opacity)
+                    kept.append(samples.subset(lit[samples.ray_ids] * c.weights >= MIN_WEIGHT, rays, live))
+                lit = lit * (1 - c.opacity)
                 lap("composite")
-            ended = light < (RENDER_DARK if colour else DARK)
-            starts = [torch.where(ended, BIG, m.t_next) for m in marched]
-            if not any(bool((start < BIG).any()) for start in starts):
-                break
-            stop = stop + window
+            light.index_copy_(0, live, lit)
+            going = (lit >= (RENDER_DARK if colour else DARK)) & torch.stack([n < BIG for n in nexts]).any(0)
+            starts = [n[going] for n in nexts]
+            live, lit = live[going], lit[going]
         samples = None if colour else (_concat(kept, rays) if kept else _Samples.empty(rays, device))
         return out, 1 - light, samples, timings
 

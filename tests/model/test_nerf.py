@@ -113,6 +113,31 @@ def test_inference_rounds_match_the_training_pass_and_gradients_reach_both_field
     model.zero_grad(set_to_none=True)
 
 
+@pytest.mark.parametrize("per_round", [1, 3])
+def test_rounds_composite_every_sample_in_depth_order(nerf_model, monkeypatch, per_round):
+    """Marching a few samples a round, each round cut where the first part's samples ran out, gives the image
+    of one march of every sample of both parts merged in depth order (to RENDER_DARK, where rays stop)."""
+    from avatar.model import nerf_avatar
+    from avatar.ops import composite, march_rays
+
+    model, data = nerf_model
+    i = int(data.train_ids[5])
+    camera = data.camera.cropped(30, 20, 48, 64)
+    monkeypatch.setattr(nerf_avatar, "RENDER_ROUND_SAMPLES", per_round)
+    with torch.no_grad():
+        parts = model._parts(data.motion[i], data.head_pose[i], camera, data.torso[i], True, model.grids(trained=False), PARTS)
+        rays = camera.width * camera.height
+        marched = [march_rays(p.origins, p.dirs, p.grid, *p.box, model.step, near=nerf_avatar.NEAR_CM) for p in parts]
+        samples = nerf_avatar._merge(parts, marched, rays)
+        density, colour = nerf_avatar._evaluate(parts, samples, density_only=False)
+        expected = composite(samples.offsets, density, samples.delta, colour[:, :3])
+        assert bool((samples.part == 0).any()) and bool((samples.part == 1).any())
+        out, opacity, _, _ = model._rounds(parts, rays, colour=True)
+    tolerance = 1.5 * nerf_avatar.RENDER_DARK
+    torch.testing.assert_close(out, expected.color, atol=tolerance, rtol=0)
+    torch.testing.assert_close(opacity, expected.opacity, atol=tolerance, rtol=0)
+
+
 def test_a_frame_marches_a_subset_of_the_trained_cells(nerf_model):
     """A render tests the prepared cells with the frame's own density: it keeps a subset of them (here a proper
     one: the fresh avatar's faint band is below the threshold), and the image it gives is the full march's
