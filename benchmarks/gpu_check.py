@@ -183,9 +183,9 @@ def check_deform(report: dict) -> None:
 
 
 def check_volume(report: dict) -> None:
-    """march_rays (exact sample sets) and composite (forward and gradients of colour, opacity and weights) on CUDA
-    against the CPU kernels."""
-    from avatar.ops import composite, march_rays
+    """march_rays (exact sample sets), composite (forward and gradients of colour, opacity and weights) and
+    lookup_volume on CUDA against the CPU kernels."""
+    from avatar.ops import composite, lookup_volume, march_rays
 
     g = torch.Generator().manual_seed(7)
     n = 4000 // Target.scale
@@ -212,10 +212,16 @@ def check_volume(report: dict) -> None:
 
     a, b = run_both(fn, [sigma, color], fixed_weights(8))
     grads = {name: scaled_error(x, y) for name, x, y in zip(("sigma", "color"), b["grad"], a["grad"])}
+    volume, points = torch.randn(3, 20, 20, 20, generator=g), torch.rand(n, 3, generator=g) * 2.4 - 1.2
+    with torch.no_grad(), Target.ops():
+        looked_up = lookup_volume(volume.to(Target.device), points.to(Target.device), *box)
+    lookup_error = abs_error(looked_up, lookup_volume(volume, points, *box))
     report["volume"] = {
         "samples": s, "same_samples": same_pack, "t_max_abs": t_error,
         "forward_max_abs": max(abs_error(x, y) for x, y in zip(b["out"], a["out"])),
-        "forward_ok": same_pack and t_error <= 1e-5 and all(close(x, y, 1e-5, 1e-4) for x, y in zip(b["out"], a["out"])),
+        "lookup_max_abs": lookup_error,
+        "forward_ok": same_pack and t_error <= 1e-5 and all(close(x, y, 1e-5, 1e-4) for x, y in zip(b["out"], a["out"]))
+        and lookup_error <= 1e-5,
         "grad_max_scaled": grads, "grad_ok": all(v <= 1e-4 for v in grads.values()),
     }
 

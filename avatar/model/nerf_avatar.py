@@ -79,8 +79,9 @@ class _Samples(NamedTuple):
     ray_ids: Tensor  # [S]
     t: Tensor  # [S] interval starts
     delta: Tensor  # [S]
-    points: Tensor  # [S, 3] in the space of the sample's part
-    part: Tensor  # [S] index of the part
+    points: Tensor | None  # [S, 3] in the space of the sample's part (None: only `blocks`)
+    part: Tensor | None  # [S] index of the part (None: only `blocks`)
+    blocks: tuple[tuple[Tensor, Tensor], ...] | None = None  # per part: (where its samples are [S_k], their points)
 
     def subset(self, keep: Tensor, rays: int, rows: Tensor | None = None) -> "_Samples":
         """The samples where `keep`, packed for `rays` rays; `rows` [R'] (increasing) renumbers ray r as rows[r]."""
@@ -99,34 +100,40 @@ def _offsets(sorted_ray_ids: Tensor, rays: int) -> Tensor:
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
-def _merge_order(keys: list[Tensor]) -> Tensor:
-    """The permutation that sorts the concatenation of already sorted `keys` (ties: the earlier list first),
-    by placing each list's entries among the others' with binary searches instead of sorting them again."""
+def _merge_positions(keys: list[Tensor]) -> list[Tensor]:
+    """Where each entry of the already sorted `keys` lands in the sorted concatenation (ties: the earlier list
+    first), found by placing each list's entries among the others' with binary searches instead of sorting."""
     merged = keys[0]
-    order = torch.arange(len(merged), device=merged.device)
+    positions = [torch.arange(len(merged), device=merged.device)]
     for key in keys[1:]:
-        mine = torch.arange(len(key), device=key.device)
         at_old = torch.arange(len(merged), device=key.device) + torch.searchsorted(key, merged)
-        at_new = mine + torch.searchsorted(merged, key, right=True)
-        both = torch.empty(len(merged) + len(key), dtype=torch.long, device=key.device)
-        both[at_old], both[at_new] = order, mine + len(order)
-        values = torch.empty(len(both), dtype=merged.dtype, device=key.device)
+        at_new = torch.arange(len(key), device=key.device) + torch.searchsorted(merged, key, right=True)
+        positions = [at_old[p] for p in positions] + [at_new]
+        values = torch.empty(len(merged) + len(key), dtype=merged.dtype, device=key.device)
         values[at_old], values[at_new] = merged, key
-        merged, order = values, both
-    return order
+        merged = values
+    return positions
 
 
-def _merge(parts: list[_Part], marched: list, rays: int) -> _Samples:
-    ray_ids = torch.cat([m.ray_ids for m in marched])
-    t = torch.cat([m.t_begin for m in marched])
+def _merge(parts: list[_Part], marched: list, rays: int, with_points: bool = True) -> _Samples:
+    """The parts' samples merged in depth order; `with_points` False leaves the points only in `blocks`, by part
+    (all that evaluating and compositing need)."""
     # Each part's samples come by ray and along it: merge on ray, then depth (t < 100 m).
-    order = _merge_order([m.ray_ids.double() * 1e4 + m.t_begin.double() for m in marched])
-    points = torch.cat([p.origins[m.ray_ids] + (0.5 * (m.t_begin + m.t_end))[:, None] * p.dirs[m.ray_ids]
-                        for p, m in zip(parts, marched)])
-    part = torch.cat([torch.full_like(m.ray_ids, k) for k, m in enumerate(marched)])
-    delta = torch.cat([m.t_end - m.t_begin for m in marched])
-    ray_ids = ray_ids[order]
-    return _Samples(_offsets(ray_ids, rays), ray_ids, t[order], delta[order], points[order], part[order])
+    positions = _merge_positions([m.ray_ids.double() * 1e4 + m.t_begin.double() for m in marched])
+    total = sum(len(m.ray_ids) for m in marched)
+
+    def merged(values: list[Tensor]) -> Tensor:
+        out = values[0].new_empty((total, *values[0].shape[1:]))
+        for at, v in zip(positions, values):
+            out[at] = v
+        return out
+
+    points = [p.origins[m.ray_ids] + (0.5 * (m.t_begin + m.t_end))[:, None] * p.dirs[m.ray_ids] for p, m in zip(parts, marched)]
+    ray_ids = merged([m.ray_ids for m in marched])
+    return _Samples(_offsets(ray_ids, rays), ray_ids, merged([m.t_begin for m in marched]),
+                    merged([m.t_end - m.t_begin for m in marched]), merged(points) if with_points else None,
+                    merged([torch.full_like(m.ray_ids, k) for k, m in enumerate(marched)]) if with_points else None,
+                    tuple(zip(positions, points)))
 
 
 def _concat(rounds: list[_Samples], rays: int) -> _Samples:
@@ -144,8 +151,12 @@ def _evaluate(parts: list[_Part], samples: _Samples, density_only: bool) -> tupl
     density = samples.t.new_zeros(n)
     colour = None if density_only else samples.t.new_zeros(n, 4)
     for k, part in enumerate(parts):
-        mine = torch.nonzero(samples.part == k, as_tuple=True)[0]
-        d, c = _chunked(part.field, samples.points[mine], density_only)
+        if samples.blocks is not None:
+            mine, points = samples.blocks[k]
+        else:
+            mine = torch.nonzero(samples.part == k, as_tuple=True)[0]
+            points = samples.points[mine]
+        d, c = _chunked(part.field, points, density_only)
         density = density.index_copy(0, mine, d)
         if not density_only:
             c = torch.cat([c, c.new_full((len(c), 1), float(part.name == "head"))], 1)
@@ -263,7 +274,7 @@ class NerfAvatar(AvatarModel):
                              lambda p, only: self.torso_field(p, pose, signal, only, volume)))
         return out
 
-    def _march(self, parts: list[_Part], rays: int, starts: list[Tensor | None], samples: int):
+    def _march(self, parts: list[_Part], rays: int, starts: list[Tensor | None], samples: int, with_points: bool):
         """One round: each part's next `samples` samples along every ray (empty space skipped), cut at the
         frontier, the depth where the first part's round ended, so that what lies beyond it, in any part, waits
         for the next round and the merged samples are every sample in front of the frontier. Returns the merged
@@ -279,7 +290,7 @@ class NerfAvatar(AvatarModel):
             ahead = ~beyond
             ray_ids = m.ray_ids[ahead]
             cut.append(RaySamples(_offsets(ray_ids, rays), ray_ids, m.t_begin[ahead], m.t_end[ahead], nexts[-1]))
-        return _merge(parts, cut, rays), nexts
+        return _merge(parts, cut, rays, with_points), nexts
 
     @torch.no_grad()
     def _rounds(self, parts: list[_Part], rays: int, colour: bool):
@@ -308,7 +319,7 @@ class NerfAvatar(AvatarModel):
 
         while len(live):
             views = [replace(p, origins=p.origins[live], dirs=p.dirs[live]) for p in parts]
-            samples, nexts = self._march(views, len(live), starts, per_round)
+            samples, nexts = self._march(views, len(live), starts, per_round, with_points=not colour)
             lap("march")
             if len(samples.t):
                 density, rgb = _evaluate(views, samples, density_only=not colour)

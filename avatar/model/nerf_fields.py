@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avatar.model.fields import TORSO_INPUTS, TorsoField, torso_image_shift
-from avatar.ops import HashTriplaneSpec, hash_triplane_encode
+from avatar.ops import HashTriplaneSpec, hash_triplane_encode, lookup_volume
 
 CPU = torch.device("cpu")  # where the fields are built (`build` moves the avatar to its device)
 DENSITY_SHIFT = -2.0  # softplus(-2) = 0.13 per cm: a fresh field is a faint fog the losses carve
@@ -47,14 +47,6 @@ def cell_centres(box_min, box_max, resolution: int, device: torch.device) -> Ten
     axis = (torch.arange(resolution, dtype=torch.float32, device=device) + 0.5) / resolution
     z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
     return lo + torch.stack([x, y, z], -1).reshape(-1, 3) * (hi - lo)
-
-
-def sample_volume(volume: Tensor, points: Tensor, box_min, box_max) -> Tensor:
-    """[N, C] trilinear values at points [N, 3] of a volume [C, G, G, G] ([z, y, x]) of cell centres over a box."""
-    lo, hi = points.new_tensor(box_min), points.new_tensor(box_max)
-    where = ((points - lo) / (hi - lo) * 2 - 1).view(1, 1, 1, -1, 3)
-    out = F.grid_sample(volume[None], where, align_corners=False, padding_mode="border")
-    return out.view(len(volume), -1).T
 
 
 class HeadCondition(NamedTuple):
@@ -160,7 +152,7 @@ class HeadNerfField(_EncodedField):
         """Head-frame points of this frame -> where they are in the mean expression."""
         if condition.warp is None:
             return points
-        return points - sample_volume(condition.warp, points, self.box_min, self.box_max)
+        return points - lookup_volume(condition.warp, points, self.box_min, self.box_max)
 
     def forward(self, points: Tensor, condition: HeadCondition, density_only: bool = False):
         features = self.encode(self.canonical(points, condition))
@@ -210,7 +202,7 @@ class TorsoNerfField(_EncodedField):
         if volume is None:
             warp = self.warp(points, pose, torso)
         else:
-            warp = sample_volume(volume, points, self.box_min, self.box_max)
+            warp = lookup_volume(volume, points, self.box_min, self.box_max)
         return points - torso_image_shift(points, torso, self.torso_view) - warp
 
     def forward(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, density_only: bool = False,

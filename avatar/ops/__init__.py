@@ -1,5 +1,5 @@
 """Differentiable compute kernels: Gaussian rasterisation, hash-grid triplane encoding, fused Gaussian
-deformation and volume rendering (ray marching through an occupancy grid, compositing).
+deformation and volume rendering (ray marching through an occupancy grid, compositing, volume lookups).
 
 Each op is a public function with its shapes documented, backed by the compiled kernels of
 `cuda_ext/` (built on first use, never at import) and by a pure-torch twin it is tested against.
@@ -9,7 +9,7 @@ from avatar.ops._backend import BACKENDS, get_default_backend, set_default_backe
 from avatar.ops.deform import DeformedGaussians, deform_gaussians
 from avatar.ops.hash_triplane import HashTriplaneSpec, hash_triplane_encode
 from avatar.ops.rasterize import RasterOutput, blend_gaussians, project_gaussians, rasterize_gaussians
-from avatar.ops.volume import Composite, RaySamples, composite, march_rays
+from avatar.ops.volume import Composite, RaySamples, composite, lookup_volume, march_rays
 
 __all__ = [
     "BACKENDS",
@@ -24,6 +24,7 @@ __all__ = [
     "deform_gaussians",
     "get_default_backend",
     "hash_triplane_encode",
+    "lookup_volume",
     "march_rays",
     "project_gaussians",
     "rasterize_gaussians",
@@ -38,7 +39,7 @@ def backend_report() -> dict[str, str]:
     from avatar.ops import _backend, _extension
 
     default = get_default_backend()
-    ops = ("rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "composite")
+    ops = ("rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "composite", "lookup_volume")
     if default == "torch":
         return {op: "torch reference (selected by AVATAR_OPS_BACKEND / set_default_backend)" for op in ops}
     status = _extension.status()

@@ -1,5 +1,6 @@
 """Volume rendering for neural-field avatars: rays marched through an occupancy grid into packed
-samples, and samples composited along their rays, forward and backward.
+samples, samples composited along their rays (forward and backward), and values looked up in a volume
+(the fields' warps).
 
 Packed samples: the samples of ray r are rows offsets[r] .. offsets[r + 1] of every per-sample tensor,
 in order along the ray (as nerfacc packs them). The torch twins are in :mod:`avatar.ops.volume_ref`;
@@ -15,7 +16,7 @@ from torch import Tensor
 
 from avatar.ops import _backend, _extension
 from avatar.ops._checks import check_finite, check_float, check_same_device, check_shape
-from avatar.ops.volume_ref import composite_ref, march_rays_ref
+from avatar.ops.volume_ref import composite_ref, lookup_volume_ref, march_rays_ref
 
 MAX_CHANNELS = 8
 
@@ -162,3 +163,32 @@ def composite(
     if which == "torch":
         return Composite(*composite_ref(offsets, sigma, delta, color))
     return Composite(*_Composite.apply(offsets, sigma, delta, color))
+
+
+def lookup_volume(
+    volume: Tensor,  # [C, G, G, G] values at the cell centres of a G^3 grid over the box, indexed [z, y, x]
+    points: Tensor,  # [N, 3]
+    box_min: Sequence[float],
+    box_max: Sequence[float],
+    *,
+    backend: str | None = None,
+) -> Tensor:
+    """[N, C] trilinear interpolation of the volume at the points; beyond the outermost cell centres, the
+    border's values (torch's `grid_sample`, align_corners=False, border padding). Differentiable through
+    the torch twin: when a gradient is needed, that is what runs."""
+    op = "lookup_volume"
+    if volume.dim() != 4 or not volume.shape[1] == volume.shape[2] == volume.shape[3] or volume.shape[1] < 1:
+        raise ValueError(f"{op}: `volume` must be [C, G, G, G], got {list(volume.shape)}")
+    check_shape(op, "points", points, (None, 3))
+    check_float(op, "volume", volume)
+    check_float(op, "points", points)
+    lo, hi = _box(op, box_min, box_max)
+    device = check_same_device(op, {"volume": volume, "points": points})
+    check_finite(op, {"volume": volume, "points": points})
+    grad = torch.is_grad_enabled() and (volume.requires_grad or points.requires_grad)
+    which = "torch" if grad else _backend.resolve(op, backend, device, torch.promote_types(volume.dtype, points.dtype))
+    if which == "torch":
+        return lookup_volume_ref(volume, points, lo, hi)
+    inputs = [t.to(torch.float32).contiguous() for t in (volume, points)]
+    with torch.cuda.device_of(inputs[1]):
+        return _extension.load().lookup_volume(*inputs, list(lo), list(hi), _extension.stream_handle(inputs[1]))

@@ -1,10 +1,11 @@
 """Pure-torch twins of volume rendering (`cuda_ext/csrc/volume.h`): marching rays through an occupancy
-grid and compositing samples along them."""
+grid, compositing samples along them and looking values up in a volume."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 BIG = 3.4e38  # what the kernels write for "no further samples"
@@ -77,3 +78,12 @@ def composite_ref(offsets: Tensor, sigma: Tensor, delta: Tensor, color: Tensor) 
     out = color.new_zeros(R, color.shape[1]).index_add(0, ray_ids, weights[:, None] * color)
     opacity = weights.new_zeros(R).index_add(0, ray_ids, weights)
     return out, opacity, weights
+
+
+def lookup_volume_ref(volume: Tensor, points: Tensor, box_min: Sequence[float], box_max: Sequence[float]) -> Tensor:
+    """[N, C] trilinear values at points [N, 3] of a volume [C, G, G, G] ([z, y, x]) of cell centres over a box
+    (border values beyond the outermost centres); differentiable."""
+    lo, hi = points.new_tensor(box_min), points.new_tensor(box_max)
+    where = ((points - lo) / (hi - lo) * 2 - 1).view(1, 1, 1, -1, 3)
+    out = F.grid_sample(volume[None].to(points.dtype), where, align_corners=False, padding_mode="border")
+    return out.view(len(volume), -1).T

@@ -21,4 +21,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("march_rays", &avatar::bind::march_rays);
     m.def("composite_fwd", &avatar::bind::composite_fwd);
     m.def("composite_bwd", &avatar::bind::composite_bwd);
+    m.def("lookup_volume", &avatar::bind::lookup_volume);
 }

@@ -68,5 +68,6 @@ std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tens
 std::vector<Tensor> composite_fwd(Tensor offsets, Tensor sigma, Tensor delta, Tensor color, int64_t stream);
 std::vector<Tensor> composite_bwd(Tensor offsets, Tensor sigma, Tensor delta, Tensor color, Tensor out,
                                   Tensor opacity, Tensor v_out, Tensor v_opacity, int64_t stream);
+Tensor lookup_volume(Tensor volume, Tensor points, std::vector<double> box_min, std::vector<double> box_max, int64_t stream);
 
 }  // namespace avatar::bind

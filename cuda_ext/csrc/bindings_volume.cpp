@@ -135,4 +135,35 @@ std::vector<Tensor> composite_bwd(Tensor offsets, Tensor sigma, Tensor delta, Te
     return {v_sigma, v_color};
 }
 
+// Returns out [N, C]: volume [C, res, res, res] at points [N, 3].
+Tensor lookup_volume(Tensor volume, Tensor points, std::vector<double> box_min, std::vector<double> box_max, int64_t stream) {
+    check(volume, "volume");
+    check(points, "points");
+    TORCH_CHECK(volume.dim() == 4 && volume.size(1) == volume.size(2) && volume.size(2) == volume.size(3),
+                "the volume must be [C, res, res, res]");
+    TORCH_CHECK(points.dim() == 2 && points.size(1) == 3, "points must be [N, 3]");
+    TORCH_CHECK(box_min.size() == 3 && box_max.size() == 3, "box corners have three coordinates");
+    avatar::LookupParams v{};
+    v.res = (int32_t)volume.size(1);
+    v.channels = (int32_t)volume.size(0);
+    for (int a = 0; a < 3; ++a) {
+        TORCH_CHECK(box_max[a] > box_min[a], "the box must have positive extent");
+        v.box_min[a] = (float)box_min[a];
+        v.cells_per_unit[a] = (float)(v.res / (box_max[a] - box_min[a]));
+    }
+    const int64_t n = points.size(0);
+    Tensor out = torch::empty({n, (int64_t)v.channels}, points.options());
+    if (points.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::lookup_volume(n, points.data_ptr<float>(), volume.data_ptr<float>(), v, out.data_ptr<float>(),
+                                    as_stream(stream));
+        return out;
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    }
+    avatar::cpu::lookup_volume(n, points.data_ptr<float>(), volume.data_ptr<float>(), v, out.data_ptr<float>(), threads());
+    return out;
+}
+
 }  // namespace avatar::bind

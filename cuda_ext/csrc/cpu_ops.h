@@ -46,5 +46,8 @@ void composite_backward(int64_t n, const int64_t* offsets, const float* sigma, c
                         const float* color, int channels, const float* out, const float* opacity, const float* v_out,
                         const float* v_opacity, float* v_sigma, float* v_color, int nthreads);
 
+// volume [C, res, res, res] at points [N, 3] -> out [N, C].
+void lookup_volume(int64_t n, const float* points, const float* volume, const LookupParams& v, float* out, int nthreads);
+
 }  // namespace cpu
 }  // namespace avatar

@@ -12,6 +12,10 @@
 // The gradient of sigma_i is delta_i (T_{i+1} g_i - sum_{k>i} w_k g_k), with g_i the gradient of
 // the loss with respect to w_i (g_i = v_out . c_i + v_opacity); the suffix sums come from the
 // forward outputs, so the backward pass walks each ray once, front to back.
+//
+// Volume lookup: a volume of C channels [C, res, res, res] ([z, y, x], x fastest) holds values at the
+// cell centres of a box; a point gets their trilinear interpolation, and a point beyond the outermost
+// centres the border's (torch's grid_sample with align_corners=False and border padding).
 #pragma once
 
 #include "common.h"
@@ -128,6 +132,41 @@ AVATAR_HD void composite_ray_bwd(int64_t start, int64_t count, const float* sigm
         before += w * g;
         T *= keep;
         v_sigma[i] = delta[i] * (T * g - (total - before));
+    }
+}
+
+struct LookupParams {
+    float box_min[3];
+    float cells_per_unit[3];  // res / extent per axis
+    int32_t res;              // cells per side
+    int32_t channels;         // C
+};
+
+// out[C] = the volume at point p: the eight cell centres around it, weighted, in each channel.
+AVATAR_HD void lookup_point(const float* p, const LookupParams& v, const float* volume, float* out) {
+    int32_t lo[3], step[3];
+    float frac[3];
+    const int32_t stride[3] = {1, v.res, v.res * v.res};
+    for (int a = 0; a < 3; ++a) {
+        const float u = min_f(max_f((p[a] - v.box_min[a]) * v.cells_per_unit[a] - 0.5f, 0.f), (float)(v.res - 1));
+        lo[a] = (int32_t)u;  // u >= 0: truncation is floor
+        step[a] = lo[a] + 1 < v.res ? stride[a] : 0;
+        frac[a] = u - (float)lo[a];
+    }
+    const int64_t base = lo[0] + (int64_t)lo[1] * stride[1] + (int64_t)lo[2] * stride[2];
+    int64_t at[8];
+    float w[8];
+    for (int corner = 0; corner < 8; ++corner) {
+        const int bx = corner & 1, by = (corner >> 1) & 1, bz = corner >> 2;
+        at[corner] = base + bx * step[0] + by * step[1] + bz * step[2];
+        w[corner] = (bx ? frac[0] : 1.f - frac[0]) * (by ? frac[1] : 1.f - frac[1]) * (bz ? frac[2] : 1.f - frac[2]);
+    }
+    const int64_t cube = (int64_t)v.res * v.res * v.res;
+    for (int c = 0; c < v.channels; ++c) {
+        const float* vol = volume + c * cube;
+        float acc = 0.f;
+        for (int corner = 0; corner < 8; ++corner) acc += w[corner] * vol[at[corner]];
+        out[c] = acc;
     }
 }
 

@@ -44,5 +44,10 @@ void composite_backward(int64_t n, const int64_t* offsets, const float* sigma, c
                           opacity[r], v_out + r * channels, v_opacity[r], v_sigma, v_color);
 }
 
+void lookup_volume(int64_t n, const float* points, const float* volume, const LookupParams& v, float* out, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t i = 0; i < n; ++i) lookup_point(points + 3 * i, v, volume, out + i * v.channels);
+}
+
 }  // namespace cpu
 }  // namespace avatar

@@ -67,6 +67,13 @@ __global__ void composite_bwd_kernel(int64_t n, const int64_t* __restrict__ offs
                       opacity[r], v_out + r * channels, v_opacity[r], v_sigma, v_color);
 }
 
+__global__ void lookup_kernel(int64_t n, const float* __restrict__ points, const float* __restrict__ volume,
+                              LookupParams v, float* __restrict__ out) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    lookup_point(points + 3 * i, v, volume, out + i * v.channels);
+}
+
 }  // namespace
 
 void march_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop, const MarchParams& m,
@@ -97,6 +104,11 @@ void composite_backward(int64_t n, const int64_t* offsets, const float* sigma, c
     if (n == 0) return;
     composite_bwd_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(
         n, offsets, sigma, delta, color, channels, out, opacity, v_out, v_opacity, v_sigma, v_color);
+}
+
+void lookup_volume(int64_t n, const float* points, const float* volume, const LookupParams& v, float* out, void* stream) {
+    if (n == 0) return;
+    lookup_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(n, points, volume, v, out);
 }
 
 }  // namespace cuda

@@ -213,11 +213,13 @@ def test_preview_recipe_fits_saves_renders_and_refuses_ply(sample_avatar, tmp_pa
 
 
 def test_merging_sorted_sample_lists_sorts_their_concatenation():
-    from avatar.model.nerf_avatar import _merge_order
+    from avatar.model.nerf_avatar import _merge_positions
 
     g = torch.Generator().manual_seed(3)
     keys = [torch.sort(torch.randint(0, 20, (n,), generator=g).double())[0] for n in (50, 0, 31, 7)]
-    order = _merge_order(keys)
+    positions = torch.cat(_merge_positions(keys))
+    order = torch.empty_like(positions)
+    order[positions] = torch.arange(len(positions))
     assert torch.equal(order, torch.argsort(torch.cat(keys), stable=True))
 
 
@@ -225,17 +227,18 @@ def test_expression_warp_moves_points_with_their_landmarks_and_leaves_the_rest()
     """Two far-apart landmarks, one coefficient moving the first by 1 cm in x and the second by 0.5 cm in y:
     a point at a landmark moves (almost) as the landmark does, a point far from both stays, and a zero
     coefficient is no warp at all."""
-    from avatar.model.nerf_fields import ExpressionWarp, sample_volume
+    from avatar.model.nerf_fields import ExpressionWarp
+    from avatar.ops import lookup_volume
 
     anchors = torch.tensor([[-3.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
     modes = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.5, 0.0]]])
     warp = ExpressionWarp(anchors, modes, (-8.0, -8.0, -8.0), (8.0, 8.0, 8.0), resolution=64, sigma=1.0)
     points = torch.tensor([[-3.0, 0.0, 0.0], [3.0, 0.0, 0.0], [0.0, 6.0, 6.0]])
-    moved = sample_volume(warp.volume(torch.tensor([2.0])), points, warp.box_min, warp.box_max)
+    moved = lookup_volume(warp.volume(torch.tensor([2.0])), points, warp.box_min, warp.box_max)
     assert torch.allclose(moved[0], torch.tensor([2.0, 0.0, 0.0]), atol=0.1)
     assert torch.allclose(moved[1], torch.tensor([0.0, 1.0, 0.0]), atol=0.05)
     assert moved[2].abs().max() < 1e-4
-    assert sample_volume(warp.volume(torch.zeros(1)), points, warp.box_min, warp.box_max).abs().max() == 0
+    assert lookup_volume(warp.volume(torch.zeros(1)), points, warp.box_min, warp.box_max).abs().max() == 0
 
 
 def test_a_resumed_nerf_run_is_the_same_run(sample_avatar, tmp_path, monkeypatch):

@@ -1,6 +1,6 @@
-"""Volume rendering: the marching and compositing kernels against their torch twins (random rays, empty
-and single-ray packs, rounds of marching), the twins against plain per-ray loops and finite differences,
-and bad input."""
+"""Volume rendering: the marching, compositing and volume-lookup kernels against their torch twins (random
+rays, empty and single-ray packs, rounds of marching, points inside and beyond the box), the twins against
+plain per-ray loops, explicit interpolation and finite differences, and bad input."""
 from __future__ import annotations
 
 import math
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
-from avatar.ops.volume import composite, march_rays
-from avatar.ops.volume_ref import composite_ref
+from avatar.ops.volume import composite, lookup_volume, march_rays
+from avatar.ops.volume_ref import composite_ref, lookup_volume_ref
 
 BOX_MIN, BOX_MAX = (-1.0, -0.8, -1.2), (1.0, 0.9, 1.1)
 
@@ -199,3 +199,60 @@ def test_composite_rejects_a_pack_that_does_not_match_its_samples():
         composite(torch.tensor([0, 3]), torch.ones(4), torch.ones(4), torch.ones(4, 3))
     with pytest.raises(ValueError, match="NaN"):
         composite(torch.tensor([0, 1]), torch.tensor([float("nan")]), torch.ones(1), torch.ones(1, 3))
+
+
+def _volume_and_points(channels: int, res: int, n: int, seed: int):
+    """A random volume and points spread a little beyond the box (the border rule) with some on its faces."""
+    g = torch.Generator().manual_seed(seed)
+    volume = torch.randn(channels, res, res, res, generator=g)
+    lo, hi = torch.tensor(BOX_MIN), torch.tensor(BOX_MAX)
+    points = lo + (torch.rand(n, 3, generator=g) * 1.4 - 0.2) * (hi - lo)
+    if n >= 2:
+        points[0], points[1] = lo, hi
+    return volume, points
+
+
+@pytest.mark.parametrize("channels, res, n", [(3, 7, 500), (1, 1, 20), (4, 2, 33), (3, 5, 0), (2, 4, 1)])
+def test_lookup_kernel_matches_reference(kernels, channels, res, n):
+    volume, points = _volume_and_points(channels, res, n, seed=res)
+    got = lookup_volume(volume, points, BOX_MIN, BOX_MAX, backend="cpu")
+    want = lookup_volume(volume, points, BOX_MIN, BOX_MAX, backend="torch")
+    assert got.shape == (n, channels)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+
+
+def test_lookup_reference_interpolates_between_cell_centres_and_holds_the_border():
+    """A volume whose values are x, y and z of its cell centres gives back any point's coordinates inside the
+    outermost centres, and the clamped coordinates beyond them."""
+    res = 6
+    lo, hi = torch.tensor(BOX_MIN), torch.tensor(BOX_MAX)
+    axis = (torch.arange(res, dtype=torch.float32) + 0.5) / res
+    z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+    volume = torch.stack([x, y, z]) * (hi - lo)[:, None, None, None] + lo[:, None, None, None]
+    _, points = _volume_and_points(3, res, 400, seed=4)
+    first, last = lo + 0.5 * (hi - lo) / res, hi - 0.5 * (hi - lo) / res
+    out = lookup_volume_ref(volume, points, BOX_MIN, BOX_MAX)
+    torch.testing.assert_close(out, torch.maximum(torch.minimum(points, last), first), rtol=0, atol=1e-5)
+
+
+def test_lookup_is_differentiable_through_its_twin(kernels):
+    volume, points = _volume_and_points(3, 5, 50, seed=2)
+    volume.requires_grad_(True)
+    out = lookup_volume(volume, points, BOX_MIN, BOX_MAX)
+    assert out.requires_grad
+    (grad,) = torch.autograd.grad(out.square().sum(), volume)
+    (want,) = torch.autograd.grad(lookup_volume_ref(volume, points, BOX_MIN, BOX_MAX).square().sum(), volume)
+    torch.testing.assert_close(grad, want)
+    with torch.no_grad():
+        torch.testing.assert_close(lookup_volume(volume, points, BOX_MIN, BOX_MAX), out.detach(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("volume, points, message", [
+    (torch.zeros(3, 4, 4, 5), torch.zeros(2, 3), r"\[C, G, G, G\]"),
+    (torch.zeros(3, 4, 4, 4), torch.zeros(2, 2), "points"),
+    (torch.zeros(3, 4, 4, 4), torch.full((2, 3), float("nan")), "NaN"),
+    (torch.zeros(3, 4, 4, 4, dtype=torch.long), torch.zeros(2, 3), "volume"),
+])
+def test_lookup_rejects_bad_input(volume, points, message):
+    with pytest.raises(ValueError, match=message):
+        lookup_volume(volume, points, BOX_MIN, BOX_MAX)
