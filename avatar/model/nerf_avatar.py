@@ -24,8 +24,7 @@ from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrateg
 from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfField, cell_centres
 from avatar.model.nerf_losses import distortion
 from avatar.model.occupancy import OccupancyGrid, dilate
-from avatar.ops import composite, march_rays
-from avatar.ops.volume import RaySamples
+from avatar.ops import RaySamples, composite, march_rays
 from avatar.ops.volume_ref import BIG, ray_box_ref
 
 CPU = torch.device("cpu")
