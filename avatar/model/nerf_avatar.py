@@ -24,7 +24,7 @@ from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrateg
 from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfField, cell_centres
 from avatar.model.nerf_losses import distortion
 from avatar.model.occupancy import OccupancyGrid, dilate
-from avatar.ops import RaySamples, composite, march_rays
+from avatar.ops import composite, march_rays
 from avatar.ops.volume_ref import BIG, ray_box_ref
 
 CPU = torch.device("cpu")
@@ -94,6 +94,14 @@ class _Samples(NamedTuple):
                    torch.zeros(0, 3, device=device), index)
 
 
+class _Intervals(NamedTuple):
+    """One part's samples of a round, by ray and along it: what `_merge` reads of a `RaySamples`."""
+
+    ray_ids: Tensor  # [S]
+    t_begin: Tensor  # [S]
+    t_end: Tensor  # [S]
+
+
 def _offsets(sorted_ray_ids: Tensor, rays: int) -> Tensor:
     counts = torch.bincount(sorted_ray_ids, minlength=rays)
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
@@ -115,8 +123,8 @@ def _merge_positions(keys: list[Tensor]) -> list[Tensor]:
 
 
 def _merge(parts: list[_Part], marched: list, rays: int, with_points: bool = True) -> _Samples:
-    """The parts' samples merged in depth order; `with_points` False leaves the points only in `blocks`, by part
-    (all that evaluating and compositing need)."""
+    """The parts' samples (`RaySamples` or `_Intervals`, one per part) merged in depth order; `with_points`
+    False leaves the points only in `blocks`, by part (all that evaluating and compositing need)."""
     # Each part's samples come by ray and along it: merge on ray, then depth (t < 100 m).
     positions = _merge_positions([m.ray_ids.double() * 1e4 + m.t_begin.double() for m in marched])
     total = sum(len(m.ray_ids) for m in marched)
@@ -287,8 +295,7 @@ class NerfAvatar(AvatarModel):
             # Restart at the first sample beyond the frontier: on the part's own lattice of steps.
             nexts.append(m.t_next.scatter_reduce(0, m.ray_ids[beyond], m.t_begin[beyond], "amin"))
             ahead = ~beyond
-            ray_ids = m.ray_ids[ahead]
-            cut.append(RaySamples(_offsets(ray_ids, rays), ray_ids, m.t_begin[ahead], m.t_end[ahead], nexts[-1]))
+            cut.append(_Intervals(m.ray_ids[ahead], m.t_begin[ahead], m.t_end[ahead]))
         return _merge(parts, cut, rays, with_points), nexts
 
     @torch.no_grad()
