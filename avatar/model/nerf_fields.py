@@ -185,25 +185,27 @@ class TorsoNerfField(_EncodedField):
         return self.warp.basis(centres).reshape(g, g, g, 3, TORSO_INPUTS).permute(3, 4, 0, 1, 2).contiguous()
 
     def warp_volume(self, basis: Tensor, pose: Tensor | None, torso: Tensor | None) -> Tensor:
-        """[3, G, G, G] one frame's warp at the cell centres of `basis` (from `warp_basis`), pose and torso
-        signal as in `canonical`: computed once a frame, then looked up at each sample."""
+        """[3, G, G, G] one frame's whole offset (image shift and warp, as in `canonical`) at the cell centres of
+        `basis` (from `warp_basis`): computed once a frame, then looked up at each sample (trilinear: the image
+        shift blends the torso halves over centimetres, the cells are one)."""
         pose = basis.new_zeros(6) if pose is None else pose
         torso = basis.new_zeros(4) if torso is None else torso
-        return torch.einsum("ckzyx,k->czyx", basis, torch.cat([pose.new_ones(1), pose, 20.0 * torso]))
+        warp = torch.einsum("ckzyx,k->czyx", basis, torch.cat([pose.new_ones(1), pose, 20.0 * torso]))
+        centres = cell_centres(self.box_min, self.box_max, basis.shape[-1], basis.device)
+        shift = torso_image_shift(centres, torso, self.torso_view).T.reshape(warp.shape)
+        return warp + shift
 
     def canonical(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, volume: Tensor | None = None) -> Tensor:
         """Camera-space points [N, 3] -> where they are on the torso at rest (pose [6] from
         `head_pose_features`, torso [4] the torso signal; None: at rest). `volume` from `warp_volume`: the
-        warp interpolated from it (trilinear) instead of evaluated at each point."""
+        offset interpolated from it (trilinear) instead of evaluated at each point."""
+        if volume is not None:
+            return points - lookup_volume(volume, points, self.box_min, self.box_max)
         if pose is None and torso is None:
             return points
         pose = points.new_zeros(6) if pose is None else pose
         torso = points.new_zeros(4) if torso is None else torso
-        if volume is None:
-            warp = self.warp(points, pose, torso)
-        else:
-            warp = lookup_volume(volume, points, self.box_min, self.box_max)
-        return points - torso_image_shift(points, torso, self.torso_view) - warp
+        return points - torso_image_shift(points, torso, self.torso_view) - self.warp(points, pose, torso)
 
     def forward(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, density_only: bool = False,
                 volume: Tensor | None = None):

@@ -26,8 +26,9 @@ def check_float(op: str, name: str, t: Tensor) -> None:
 # Large tensors already found finite: a weak reference (so a new tensor reusing the id and the
 # memory is never mistaken for the checked one) and (storage pointer, version counter, shape).
 # A hash-grid table (millions of entries) used unchanged for every rendered frame is then checked
-# once; any in-place change bumps the version counter and brings the check back.
-_LARGE = 1 << 20
+# once (a NeRF frame calls its fields' ops in a hundred chunks, each with the same tables and warp
+# volume); any in-place change bumps the version counter and brings the check back.
+_LARGE = 1 << 16
 _checked_large: dict[int, tuple[weakref.ref, tuple[int, int, tuple[int, ...]]]] = {}
 
 
