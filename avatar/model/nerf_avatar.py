@@ -41,6 +41,16 @@ DARK = 1e-4  # transmittance below which a ray has stopped (training)
 RENDER_DARK = 1e-3  # the same when rendering: what is left changes a pixel by at most 1/1000 (clip 04 held-out
 # frames: 83 dB from the image at DARK, 14 % fewer samples)
 MIN_WEIGHT = 1e-5  # samples that add less than this to their pixel are not trained
+SHELL_FAINT = 0.01  # a frame keeps a cell next to a dense one where any of its test points has this much of the
+# threshold's density (see `NerfAvatar._frame_grid`)
+
+
+def _shell_offsets() -> list[Tensor]:
+    """The test points of a cell next to a dense one, in cells from its centre: the 26 points around the centre on a
+    lattice of thirds, corners first, then edges, then faces (a cell that the first ones keep skips the rest)."""
+    lattice = [torch.tensor([x, y, z]) / 3 for z in (-1, 0, 1) for y in (-1, 0, 1) for x in (-1, 0, 1)]
+    by_stage = [[o for o in lattice if int((o != 0).sum()) == k] for k in (3, 2, 1)]
+    return [torch.stack(stage) for stage in by_stage]
 
 
 class Grids(NamedTuple):
@@ -254,13 +264,30 @@ class NerfAvatar(AvatarModel):
     @torch.no_grad()
     def _frame_grid(self, part: _Part, centres: Tensor) -> Tensor:
         """This frame's occupancy: the cells of `part.grid` (whose `centres` [K, 3] these are) where the frame's own
-        density at the centre is above the threshold, grown by one cell. The trained grids hold every cell any
-        training frame needed; one frame needs fewer (clip 04 avatars: 14-17 % fewer samples, the image within 59-73 dB
-        of the full march's)."""
+        density at the centre is above the threshold, and the cells next to those (26 neighbours) where it is above
+        SHELL_FAINT of it at any of 26 points around the centre. The trained grids hold every cell any training frame
+        needed; one frame needs fewer. The neighbours are what a test of centres alone misses: the surface a ray meets
+        first crosses cells off their centres, strands of hair lie between centres. Taking every neighbour instead
+        (512 frames, against the image of a march through all of `part.grid`): clip 04, 38 % more samples for the
+        same image (68.3 against 67.5 dB, largest pixel change 0.053 against 0.056); clip 02, 33 % more (60.4 against
+        59.9 dB, 0.27 both). The test points cost 26 density lookups a neighbour without density (about 60 ms a
+        512 frame on 2 cores, against about 100 ms saved in the fields)."""
         density = _chunked(part.field, centres, True)[0]
-        mask = torch.zeros_like(part.grid)
-        mask[part.grid] = density > self.threshold
-        return dilate(mask, 1) & part.grid
+        dense = torch.zeros_like(part.grid)
+        dense[part.grid] = density > self.threshold
+        shell = torch.nonzero((dilate(dense, 1) & part.grid & ~dense).view(-1), as_tuple=True)[0]
+        size = part.grid.shape[0]
+        lo, hi = (torch.tensor(b, device=centres.device) for b in part.box)
+        cell = (hi - lo) / size
+        ijk = torch.stack([shell % size, shell // size % size, shell // (size * size)], 1)
+        middle = lo + (ijk + 0.5) * cell
+        kept = dense.view(-1)  # the cells kept, flat (a view: setting it sets `dense`)
+        for offsets in _shell_offsets():
+            points = (middle[:, None] + offsets.to(middle.device) * cell).reshape(-1, 3)
+            faint = (_chunked(part.field, points, True)[0] > SHELL_FAINT * self.threshold).view(len(shell), len(offsets)).any(1)
+            kept[shell[faint]] = True
+            shell, middle = shell[~faint], middle[~faint]
+        return dense
 
     def _parts(self, motion: Tensor, head_pose: Tensor, camera: Camera, torso: Tensor | None, moving_torso: bool,
                grids: Grids, parts: frozenset[str]) -> list[_Part]:

@@ -104,8 +104,11 @@ def test_inference_rounds_match_the_training_pass_and_gradients_reach_both_field
         fast = model.render(*args, torso=data.torso[i], prepared=grids)
     trained = model.render(*args, torso=data.torso[i], prepared=grids)
     assert fast.head is None and {"march", "fields", "composite", "total"} <= fast.timings.keys()
-    torch.testing.assert_close(fast.image, trained.image.detach(), atol=2e-3, rtol=0)
-    torch.testing.assert_close(fast.alpha, trained.alpha.detach(), atol=2e-3, rtol=0)
+    # The render stops rays at RENDER_DARK and marches only the frame's own cells (`_frame_grid`, whose test
+    # points can miss a faint patch of this untrained fog): a few pixels move by a few thousandths.
+    torch.testing.assert_close(fast.image, trained.image.detach(), atol=5e-3, rtol=0)
+    torch.testing.assert_close(fast.alpha, trained.alpha.detach(), atol=5e-3, rtol=0)
+    assert float((fast.image - trained.image.detach()).abs().mean()) < 1e-4
     (trained.image.sum() + trained.alpha.sum()).backward()
     for field in (model.head_field, model.torso_field):
         assert field.tables.grad is not None and float(field.tables.grad.abs().sum()) > 0
@@ -151,6 +154,34 @@ def test_a_frame_marches_a_subset_of_the_trained_cells(nerf_model):
             mask = model._frame_grid(piece, grids.head_cells if piece.name == "head" else grids.torso_cells)
             assert mask.shape == piece.grid.shape and not bool((mask & ~piece.grid).any())
             assert 0 < int(mask.sum()) < int(piece.grid.sum())
+
+
+def test_a_frame_keeps_the_cells_next_to_dense_ones_that_hold_a_thin_sheet():
+    """Cells whose centre is dense are kept; of their neighbours, those holding a dense sheet off their centre are
+    kept too (the test points around the centre find it), the empty ones are not (growing the dense cells by one
+    would keep them)."""
+    from types import SimpleNamespace
+
+    from avatar.model.nerf_avatar import NerfAvatar, _Part, _shell_offsets
+    from avatar.model.nerf_fields import cell_centres
+
+    stages = _shell_offsets()
+    assert [len(s) for s in stages] == [8, 12, 6] and len(torch.unique(torch.cat(stages), dim=0)) == 26
+    size, lo, hi = 8, (-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)  # cells of 0.25, centres at -0.875, -0.625, ...
+
+    def field(points, density_only):
+        x = points[:, 0]
+        solid = x < -0.5  # the first two columns of cells, centres and all
+        # Off the centres of column 2 (its lower half only) and of column 6 (not next to a dense cell).
+        sheet = ((x > -0.47) & (x < -0.45) & (points[:, 1] < 0)) | ((x > 0.53) & (x < 0.55))
+        return 10.0 * (solid | sheet).float(), None
+
+    grid = torch.ones(size, size, size, dtype=torch.bool)
+    part = _Part("head", torch.zeros(1, 3), torch.ones(1, 3), grid, (lo, hi), field)
+    kept = NerfAvatar._frame_grid(SimpleNamespace(threshold=1.0), part, cell_centres(lo, hi, size, torch.device("cpu")))
+    columns = kept.any(0).any(0)  # [x]: the grid is [z, y, x]
+    assert columns.tolist() == [True, True, True, False, False, False, False, False]
+    assert bool(kept[:, :, :2].all()) and bool(kept[:, :4, 2].all()) and not bool(kept[:, 4:, 2].any())
 
 
 def test_only_the_parts_asked_for_are_rendered(nerf_model):
