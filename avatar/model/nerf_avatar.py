@@ -162,11 +162,11 @@ def _concat(rounds: list[_Samples], rays: int) -> _Samples:
     return _Samples(_offsets(ray_ids, rays), ray_ids, *rest)
 
 
-def _evaluate(parts: list[_Part], samples: _Samples, density_only: bool) -> tuple[Tensor, Tensor | None]:
-    """(density [S], colour and head flag [S, 4] or None) of the samples."""
+def _evaluate(parts: list[_Part], samples: _Samples, density_only: bool, head_flag: bool = True) -> tuple[Tensor, Tensor | None]:
+    """(density [S], colour [S, 3] and, with `head_flag`, a fourth column: 1 for head samples; or None)."""
     n = len(samples.t)
     density = samples.t.new_zeros(n)
-    colour = None if density_only else samples.t.new_zeros(n, 4)
+    colour = None if density_only else samples.t.new_zeros(n, 3 + head_flag)
     for k, part in enumerate(parts):
         if samples.blocks is not None:
             mine, points = samples.blocks[k]
@@ -174,11 +174,30 @@ def _evaluate(parts: list[_Part], samples: _Samples, density_only: bool) -> tupl
             mine = torch.nonzero(samples.part == k, as_tuple=True)[0]
             points = samples.points[mine]
         d, c = _chunked(part.field, points, density_only)
-        density = density.index_copy(0, mine, d)
+        density.index_copy_(0, mine, d)
         if not density_only:
-            c = torch.cat([c, c.new_full((len(c), 1), float(part.name == "head"))], 1)
-            colour = colour.index_copy(0, mine, c)
+            colour[:, :3].index_copy_(0, mine, c)
+            if head_flag and part.name == "head":
+                colour[mine, 3] = 1.0
     return density, colour
+
+
+def _span(part: _Part, step: float) -> tuple[Tensor, Tensor]:
+    """([R], [R]) where each ray's march through `part` begins and where it may stop: its stretch through the
+    bounding box of the grid's set cells, the start moved back onto the steps the ray takes from `part.box` (BIG
+    twice: the ray misses them). A frame's cells fill a part of the box; rays outside them are not stepped."""
+    origins, dirs = part.origins, part.dirs
+    missing = origins.new_full((len(origins),), BIG)
+    cells = torch.nonzero(part.grid)  # [K, 3] as (z, y, x)
+    if not len(cells):
+        return missing, missing
+    lo, hi = (torch.tensor(b, dtype=origins.dtype, device=origins.device) for b in part.box)
+    size = (hi - lo) / part.grid.shape[0]
+    first, last = lo + cells.amin(0).flip(0) * size, lo + (cells.amax(0).flip(0) + 1) * size
+    t0, t1, hit = ray_box_ref(origins, dirs, first.tolist(), last.tolist())
+    begin = torch.clamp_min(ray_box_ref(origins, dirs, *part.box)[0], NEAR_CM)
+    start = begin + torch.floor((t0 - begin).clamp_min(0) / step) * step
+    return torch.where(hit, start, missing), torch.where(hit, t1, missing)
 
 
 def _centres(grid: OccupancyGrid) -> Tensor:
@@ -308,19 +327,21 @@ class NerfAvatar(AvatarModel):
                              lambda p, only: self.torso_field(p, pose, signal, only, volume)))
         return out
 
-    def _march(self, parts: list[_Part], rays: int, starts: list[Tensor | None], samples: int, with_points: bool):
-        """One round: each part's next `samples` samples along every ray (empty space skipped), cut at the
-        frontier, the depth where the first part's round ended, so that what lies beyond it, in any part, waits
-        for the next round and the merged samples are every sample in front of the frontier. Returns the merged
-        samples and each part's start for the next round (BIG: no samples left)."""
-        marched = [march_rays(p.origins, p.dirs, p.grid, *p.box, self.step, near=NEAR_CM, t_start=start, max_samples=samples)
-                   for p, start in zip(parts, starts)]
-        frontier = torch.stack([m.t_next for m in marched]).amin(0)  # BIG: every part ran out of samples
+    def _march(self, parts: list[_Part], rays: int, starts: list[Tensor], stops: list[Tensor], samples: int,
+               with_points: bool):
+        """One round: each part's next `samples` samples along every ray (empty space skipped) from `starts`, none
+        at or beyond `stops`, cut at the frontier, the depth where the first part's round ended, so that what lies
+        beyond it, in any part, waits for the next round and the merged samples are every sample in front of the
+        frontier. Returns the merged samples and each part's start for the next round (BIG: no samples left)."""
+        marched = [march_rays(p.origins, p.dirs, p.grid, *p.box, self.step, near=NEAR_CM, t_start=start, t_stop=stop,
+                              max_samples=samples) for p, start, stop in zip(parts, starts, stops)]
+        ends = [torch.where(m.t_next >= stop, BIG, m.t_next) for m, stop in zip(marched, stops)]
+        frontier = torch.stack(ends).amin(0)  # BIG: every part ran out of samples
         cut, nexts = [], []
-        for m in marched:
+        for m, end in zip(marched, ends):
             beyond = m.t_begin >= frontier[m.ray_ids]
             # Restart at the first sample beyond the frontier: on the part's own lattice of steps.
-            nexts.append(m.t_next.scatter_reduce(0, m.ray_ids[beyond], m.t_begin[beyond], "amin"))
+            nexts.append(end.scatter_reduce(0, m.ray_ids[beyond], m.t_begin[beyond], "amin"))
             ahead = ~beyond
             cut.append(_Intervals(m.ray_ids[ahead], m.t_begin[ahead], m.t_end[ahead]))
         return _merge(parts, cut, rays, with_points), nexts
@@ -334,12 +355,13 @@ class NerfAvatar(AvatarModel):
         milliseconds spent marching, in the fields and compositing."""
         device = parts[0].origins.device
         per_round = RENDER_ROUND_SAMPLES if colour else ROUND_SAMPLES
-        hits = torch.stack([ray_box_ref(p.origins, p.dirs, *p.box)[2] for p in parts]).any(0)
-        live = torch.nonzero(hits, as_tuple=True)[0]  # the rays still going, by index
+        spans = [_span(p, self.step) for p in parts]
+        live = torch.nonzero(torch.stack([start < BIG for start, _ in spans]).any(0), as_tuple=True)[0]  # the rays
+        # still going, by index
+        starts, stops = [start[live] for start, _ in spans], [stop[live] for _, stop in spans]
         light = torch.ones(rays, device=device)
         lit = light[live]  # the live rays' transmittance
         out = torch.zeros(rays, 3, device=device) if colour else None
-        starts: list[Tensor | None] = [None] * len(parts)
         kept = []
         timings = dict.fromkeys(("march", "fields", "composite"), 0.0)
         clock = time.perf_counter()
@@ -352,12 +374,12 @@ class NerfAvatar(AvatarModel):
 
         while len(live):
             views = [replace(p, origins=p.origins[live], dirs=p.dirs[live]) for p in parts]
-            samples, nexts = self._march(views, len(live), starts, per_round, with_points=not colour)
+            samples, nexts = self._march(views, len(live), starts, stops, per_round, with_points=not colour)
             lap("march")
             if len(samples.t):
-                density, rgb = _evaluate(views, samples, density_only=not colour)
+                density, rgb = _evaluate(views, samples, density_only=not colour, head_flag=False)
                 lap("fields")
-                values = rgb[:, :3] if colour else density.new_ones(len(density), 1)
+                values = rgb if colour else density.new_ones(len(density), 1)
                 c = composite(samples.offsets, density, samples.delta, values)
                 if colour:
                     out.index_add_(0, live, lit[:, None] * c.color)
@@ -367,7 +389,7 @@ class NerfAvatar(AvatarModel):
                 lap("composite")
             light.index_copy_(0, live, lit)
             going = (lit >= (RENDER_DARK if colour else DARK)) & torch.stack([n < BIG for n in nexts]).any(0)
-            starts = [n[going] for n in nexts]
+            starts, stops = [n[going] for n in nexts], [stop[going] for stop in stops]
             live, lit = live[going], lit[going]
         samples = None if colour else (_concat(kept, rays) if kept else _Samples.empty(rays, device))
         return out, 1 - light, samples, timings

@@ -184,6 +184,23 @@ def test_a_frame_keeps_the_cells_next_to_dense_ones_that_hold_a_thin_sheet():
     assert bool(kept[:, :, :2].all()) and bool(kept[:, :4, 2].all()) and not bool(kept[:, 4:, 2].any())
 
 
+def test_a_march_spans_only_the_box_of_the_set_cells_on_the_steps_from_the_part_box():
+    from avatar.model.nerf_avatar import NEAR_CM, _Part, _span
+    from avatar.ops.volume_ref import BIG
+
+    grid = torch.zeros(8, 8, 8, dtype=torch.bool)
+    grid[2:4, 3:5, 4:6] = True  # z 2-3, y 3-4, x 4-5: the box [0, -0.25, -0.5] .. [0.5, 0.25, 0] of [-1, 1]^3
+    origins = torch.tensor([[0.25, 0.0, -10.0], [-0.5, 0.0, -10.0]])
+    dirs = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    part = _Part("torso", origins, dirs, grid, ((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)), lambda p, only: (p[:, 0], None))
+    start, stop = _span(part, 0.3)
+    # The first ray enters the box at t = 9 and the set cells' box at 9.5, leaves it at 10: it starts on the step at
+    # 9.3, the last one before 9.5; the second ray passes beside the set cells.
+    assert NEAR_CM < 9.0
+    torch.testing.assert_close(start, torch.tensor([9.3, BIG]))
+    torch.testing.assert_close(stop, torch.tensor([10.0, BIG]))
+
+
 def test_only_the_parts_asked_for_are_rendered(nerf_model):
     model, data = nerf_model
     i = int(data.train_ids[0])
