@@ -356,8 +356,8 @@ class NerfAvatar(AvatarModel):
         device = parts[0].origins.device
         per_round = RENDER_ROUND_SAMPLES if colour else ROUND_SAMPLES
         spans = [_span(p, self.step) for p in parts]
-        live = torch.nonzero(torch.stack([start < BIG for start, _ in spans]).any(0), as_tuple=True)[0]  # the rays
-        # still going, by index
+        hits = torch.stack([start < BIG for start, _ in spans]).any(0)
+        live = torch.nonzero(hits, as_tuple=True)[0]  # the rays still going, by index
         starts, stops = [start[live] for start, _ in spans], [stop[live] for _, stop in spans]
         light = torch.ones(rays, device=device)
         lit = light[live]  # the live rays' transmittance
