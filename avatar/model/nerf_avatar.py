@@ -45,12 +45,12 @@ SHELL_FAINT = 0.01  # a frame keeps a cell next to a dense one where any of its 
 # threshold's density (see `NerfAvatar._frame_grid`)
 
 
-def _shell_offsets() -> list[Tensor]:
+def _shell_offsets(device: torch.device) -> list[Tensor]:
     """The test points of a cell next to a dense one, in cells from its centre: the 26 points around the centre on a
     lattice of thirds, corners first, then edges, then faces (a cell that the first ones keep skips the rest)."""
-    lattice = [torch.tensor([x, y, z]) / 3 for z in (-1, 0, 1) for y in (-1, 0, 1) for x in (-1, 0, 1)]
-    by_stage = [[o for o in lattice if int((o != 0).sum()) == k] for k in (3, 2, 1)]
-    return [torch.stack(stage) for stage in by_stage]
+    lattice = [(x, y, z) for z in (-1, 0, 1) for y in (-1, 0, 1) for x in (-1, 0, 1)]
+    by_stage = [[o for o in lattice if sum(map(abs, o)) == k] for k in (3, 2, 1)]
+    return [torch.tensor(stage, dtype=torch.float32, device=device) / 3 for stage in by_stage]
 
 
 class Grids(NamedTuple):
@@ -294,15 +294,14 @@ class NerfAvatar(AvatarModel):
         density = _chunked(part.field, centres, True)[0]
         dense = torch.zeros_like(part.grid)
         dense[part.grid] = density > self.threshold
-        shell = torch.nonzero((dilate(dense, 1) & part.grid & ~dense).view(-1), as_tuple=True)[0]
-        size = part.grid.shape[0]
+        # The neighbours are cells of `part.grid` too: their centres are among `centres` (in flat order).
+        near = (dilate(dense, 1) & ~dense)[part.grid]
+        shell, middle = torch.nonzero(part.grid.view(-1), as_tuple=True)[0][near], centres[near]
         lo, hi = (torch.tensor(b, device=centres.device) for b in part.box)
-        cell = (hi - lo) / size
-        ijk = torch.stack([shell % size, shell // size % size, shell // (size * size)], 1)
-        middle = lo + (ijk + 0.5) * cell
+        cell = (hi - lo) / part.grid.shape[0]
         kept = dense.view(-1)  # the cells kept, flat (a view: setting it sets `dense`)
-        for offsets in _shell_offsets():
-            points = (middle[:, None] + offsets.to(middle.device) * cell).reshape(-1, 3)
+        for offsets in _shell_offsets(centres.device):
+            points = (middle[:, None] + offsets * cell).reshape(-1, 3)
             faint = (_chunked(part.field, points, True)[0] > SHELL_FAINT * self.threshold).view(len(shell), len(offsets)).any(1)
             kept[shell[faint]] = True
             shell, middle = shell[~faint], middle[~faint]

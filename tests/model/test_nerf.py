@@ -165,7 +165,7 @@ def test_a_frame_keeps_the_cells_next_to_dense_ones_that_hold_a_thin_sheet():
     from avatar.model.nerf_avatar import NerfAvatar, _Part, _shell_offsets
     from avatar.model.nerf_fields import cell_centres
 
-    stages = _shell_offsets()
+    stages = _shell_offsets(torch.device("cpu"))
     assert [len(s) for s in stages] == [8, 12, 6] and len(torch.unique(torch.cat(stages), dim=0)) == 26
     size, lo, hi = 8, (-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)  # cells of 0.25, centres at -0.875, -0.625, ...
 
