@@ -15,6 +15,7 @@ from torch import Tensor
 
 from avatar.config import TrainConfig
 from avatar.data.avatar_data import AvatarData
+from avatar.errors import AvatarError
 from avatar.geometry import rotvec_to_matrix
 from avatar.model.interface import AvatarModel, Rendered
 from avatar.model.plate import PlateEstimate
@@ -30,8 +31,11 @@ class AvatarFit:
         self.data, self.model, self.cfg = data, model, cfg
         self.stage_names = model.stage_names
         if len(cfg.stages) != len(self.stage_names) or min(cfg.stages) < 0 or sum(cfg.stages) <= 0:
-            raise ValueError(f"train.stages needs {len(self.stage_names)} non-negative fractions for a {model.kind} avatar "
+            raise AvatarError(f"train.stages needs {len(self.stage_names)} non-negative fractions for a {model.kind} avatar "
                              f"({', '.join(self.stage_names)})")
+        if min(cfg.patch_mouth, cfg.patch_eyes) < 0 or cfg.patch_mouth + cfg.patch_eyes > 1:
+            raise AvatarError(f"train.patch_mouth ({cfg.patch_mouth}) and train.patch_eyes ({cfg.patch_eyes}) are shares of "
+                             "the training patches: each at least 0, together at most 1")
         fractions = np.array(cfg.stages, dtype=np.float64) / sum(cfg.stages)
         self.stage_ends = np.round(np.cumsum(fractions) * cfg.iterations).astype(int)
         # Frame order and every random draw come from this CPU generator: the same run on any device.
@@ -68,16 +72,16 @@ class AvatarFit:
 
     def pick_window(self, batch) -> tuple[int, int, int, int] | None:
         """The patch (x0, y0, x1, y1) a training step renders, or None for the whole frame. Patches are
-        centred on the lips half the time, on an eye a sixth, else on a pixel of the person or, one time in
-        ten, anywhere (background that teaches the plate and empty coverage)."""
+        centred on the lips (`train.patch_mouth` of the time), on an eye (`train.patch_eyes`), else on a pixel of
+        the person or, one time in ten, anywhere (background that teaches the plate and empty coverage)."""
         side = min(self.patch, self.data.resolution)
         if side <= 0 or side >= self.data.resolution:
             return None
         g = self.generator
         draw = float(torch.rand((), generator=g, device=g.device))
-        if draw < 0.5:
+        if draw < self.cfg.patch_mouth:
             box = batch.mouth_box
-        elif draw < 0.67:
+        elif draw < self.cfg.patch_mouth + self.cfg.patch_eyes:
             box = batch.eye_boxes[int(draw * 1000) % len(batch.eye_boxes)]
         else:
             box = None

@@ -157,5 +157,27 @@ def test_every_recipe_trains_a_few_steps(avatar_copy):
 def test_stages_must_match_the_model_kind(avatar_copy):
     cfg = tiny_config(10)
     cfg.train.stages = (0.5, 0.5)
-    with pytest.raises(ValueError, match="4 non-negative fractions for a gaussian avatar"):
+    with pytest.raises(AvatarError, match="4 non-negative fractions for a gaussian avatar"):
         _fit(avatar_copy, cfg)
+
+
+def test_patches_centre_on_the_lips_and_eyes_by_their_shares(avatar_copy):
+    cfg = tiny_config(10)
+    cfg.train.patch = 24
+    task = _fit(avatar_copy, cfg)
+    batch = task.data.frame(int(task.data.train_ids[0]))
+
+    def centres(mouth: float, eyes: float) -> list[tuple[float, float]]:
+        task.cfg.patch_mouth, task.cfg.patch_eyes = mouth, eyes
+        return [((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in (task.pick_window(batch) for _ in range(40))]
+
+    def near(point, box) -> bool:  # within the window's jitter (a quarter of its side) of the box's centre
+        return max(abs(point[0] - (box[0] + box[2]) / 2), abs(point[1] - (box[1] + box[3]) / 2)) <= 24 / 4 + 1
+
+    assert all(near(c, batch.mouth_box) for c in centres(1.0, 0.0))
+    assert all(any(near(c, box) for box in batch.eye_boxes) for c in centres(0.0, 1.0))
+    assert not all(near(c, batch.mouth_box) for c in centres(0.0, 0.0))
+    for mouth, eyes in ((-0.1, 0.2), (0.7, 0.5)):
+        cfg.train.patch_mouth, cfg.train.patch_eyes = mouth, eyes
+        with pytest.raises(AvatarError, match="shares of the training patches"):
+            _fit(avatar_copy, cfg)
