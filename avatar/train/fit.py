@@ -32,10 +32,10 @@ class AvatarFit:
         self.stage_names = model.stage_names
         if len(cfg.stages) != len(self.stage_names) or min(cfg.stages) < 0 or sum(cfg.stages) <= 0:
             raise AvatarError(f"train.stages needs {len(self.stage_names)} non-negative fractions for a {model.kind} avatar "
-                             f"({', '.join(self.stage_names)})")
+                              f"({', '.join(self.stage_names)})")
         if min(cfg.patch_mouth, cfg.patch_eyes) < 0 or cfg.patch_mouth + cfg.patch_eyes > 1:
             raise AvatarError(f"train.patch_mouth ({cfg.patch_mouth}) and train.patch_eyes ({cfg.patch_eyes}) are shares of "
-                             "the training patches: each at least 0, together at most 1")
+                              "the training patches: each at least 0, together at most 1")
         fractions = np.array(cfg.stages, dtype=np.float64) / sum(cfg.stages)
         self.stage_ends = np.round(np.cumsum(fractions) * cfg.iterations).astype(int)
         # Frame order and every random draw come from this CPU generator: the same run on any device.
