@@ -183,9 +183,9 @@ def check_deform(report: dict) -> None:
 
 
 def check_volume(report: dict) -> None:
-    """march_rays (exact sample sets), composite (forward and gradients of colour, opacity and weights) and
-    lookup_volume on CUDA against the CPU kernels."""
-    from avatar.ops import composite, lookup_volume, march_rays
+    """march_rays and march_parts (exact sample sets), composite (forward and gradients of colour, opacity and
+    weights) and lookup_volume on CUDA against the CPU kernels."""
+    from avatar.ops import composite, lookup_volume, march_parts, march_rays
 
     g = torch.Generator().manual_seed(7)
     n = 4000 // Target.scale
@@ -201,6 +201,18 @@ def check_volume(report: dict) -> None:
     cpu, cuda = samples
     same_pack = torch.equal(cpu.offsets, cuda.offsets.cpu()) and torch.equal(cpu.ray_ids, cuda.ray_ids.cpu())
     t_error = abs_error(cuda.t_begin, cpu.t_begin) if same_pack else float("inf")
+    # Two parts (the second sees the rays turned and shifted, through a grid of another size), four samples a ray.
+    turn = torch.linalg.matrix_exp(torch.tensor([[0.0, -0.3, 0.2], [0.3, 0.0, -0.1], [-0.2, 0.1, 0.0]]))
+    part_rays = (torch.stack([origins, (origins - 0.1) @ turn]), torch.stack([dirs, dirs @ turn]))
+    part_grids = [grid, torch.rand(17, 17, 17, generator=g) < 0.4]
+    both = []
+    for device, backend in ((torch.device("cpu"), contextlib.nullcontext()), (Target.device, Target.ops())):
+        with backend:
+            both.append(march_parts(*(t.to(device) for t in part_rays), [m.to(device) for m in part_grids], [box, box], 0.03,
+                                    near=0.5, max_samples=4))
+    same_parts = all(torch.equal(getattr(both[0], name), getattr(both[1], name).cpu()) for name in ("offsets", "ray_ids", "parts"))
+    parts_error = max(abs_error(getattr(both[1], name), getattr(both[0], name)) for name in ("t_begin", "points", "t_next")) \
+        if same_parts else float("inf")
     offsets = cpu.offsets
     s = len(cpu.ray_ids)
     sigma, color = torch.rand(s, generator=g) * 3, torch.rand(s, 4, generator=g)
@@ -218,9 +230,10 @@ def check_volume(report: dict) -> None:
     lookup_error = abs_error(looked_up, lookup_volume(volume, points, *box))
     report["volume"] = {
         "samples": s, "same_samples": same_pack, "t_max_abs": t_error,
+        "parts_samples": len(both[0].ray_ids), "parts_same_samples": same_parts, "parts_max_abs": parts_error,
         "forward_max_abs": max(abs_error(x, y) for x, y in zip(b["out"], a["out"])),
         "lookup_max_abs": lookup_error,
-        "forward_ok": same_pack and t_error <= 1e-5 and all(close(x, y, 1e-5, 1e-4) for x, y in zip(b["out"], a["out"]))
+        "forward_ok": same_pack and t_error <= 1e-5 and same_parts and parts_error <= 1e-5 and all(close(x, y, 1e-5, 1e-4) for x, y in zip(b["out"], a["out"]))
         and lookup_error <= 1e-5,
         "grad_max_scaled": grads, "grad_ok": all(v <= 1e-4 for v in grads.values()),
     }

@@ -3,15 +3,15 @@ a torso field in camera space conditioned on the head pose and the torso signal,
 their occupancy grids and composited together along each ray, over the background.
 
 One frame: every pixel's ray is taken into the head frame by the head pose and marched through the head
-grid, and marched as it is through the torso grid; the two sample sets are merged in depth order. Rays
-march in rounds of ROUND_SAMPLES samples until their transmittance runs out. A render without gradients
-composites as it goes; a training render runs the rounds on density alone, then evaluates with gradients
-only the samples the light reached. The renderer never sees audio.
+grid while it is marched as it is through the torso grid (`march_parts`: the two sample sets come merged in
+depth order). Rays march in rounds of ROUND_SAMPLES samples until their transmittance runs out. A render
+without gradients composites as it goes; a training render runs the rounds on density alone, then evaluates
+with gradients only the samples the light reached. The renderer never sees audio.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -24,7 +24,7 @@ from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrateg
 from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfField, cell_centres
 from avatar.model.nerf_losses import distortion
 from avatar.model.occupancy import OccupancyGrid, dilate
-from avatar.ops import composite, march_rays
+from avatar.ops import composite, march_parts
 from avatar.ops.volume_ref import BIG, ray_box_ref
 
 CPU = torch.device("cpu")
@@ -35,8 +35,9 @@ EVAL_CHUNK_CPU = 1 << 14  # the same on a CPU: the layers' activations stay in i
 WARP_RESOLUTION = 48  # cells per side of the torso warp's cached basis
 ROUND_SAMPLES = 16  # a round of marching gives every ray this many more samples (training: density only, cheap)
 RENDER_ROUND_SAMPLES = 4  # the same when rendering: a ray's light runs out within a round and every sample after that
-# point in the round is evaluated for nothing (a 512-pixel frame of a clip 04 avatar: 1.52M samples in rounds of 2,
-# 1.66M in rounds of 4, 1.89M in rounds of 8; fewer samples a round cost more rounds of marching)
+# point in the round is evaluated for nothing (512-pixel frames of a clip 04 avatar: 1.07M samples a frame in rounds of
+# 2, 1.11M in rounds of 3, 1.18M in rounds of 4 (19 rounds), 1.25M in rounds of 6, 1.42M in rounds of 8; fewer
+# samples a round cost more rounds of marching)
 DARK = 1e-4  # transmittance below which a ray has stopped (training)
 RENDER_DARK = 1e-3  # the same when rendering: what is left changes a pixel by at most 1/1000 (clip 04 held-out
 # frames: 83 dB from the image at DARK, 14 % fewer samples)
@@ -88,8 +89,8 @@ class _Samples(NamedTuple):
     ray_ids: Tensor  # [S]
     t: Tensor  # [S] interval starts
     delta: Tensor  # [S]
-    points: Tensor | None  # [S, 3] in the space of the sample's part (None: only `blocks`)
-    part: Tensor | None  # [S] index of the part (None: only `blocks`)
+    points: Tensor  # [S, 3] in the space of the sample's part
+    part: Tensor  # [S] index of the part
     blocks: tuple[tuple[Tensor, Tensor], ...] | None = None  # per part: (where its samples are [S_k], their points)
 
     def subset(self, keep: Tensor, rays: int, rows: Tensor | None = None) -> "_Samples":
@@ -104,53 +105,9 @@ class _Samples(NamedTuple):
                    torch.zeros(0, 3, device=device), index)
 
 
-class _Intervals(NamedTuple):
-    """One part's samples of a round, by ray and along it: what `_merge` reads of a `RaySamples`."""
-
-    ray_ids: Tensor  # [S]
-    t_begin: Tensor  # [S]
-    t_end: Tensor  # [S]
-
-
 def _offsets(sorted_ray_ids: Tensor, rays: int) -> Tensor:
     counts = torch.bincount(sorted_ray_ids, minlength=rays)
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-
-
-def _merge_positions(keys: list[Tensor]) -> list[Tensor]:
-    """Where each entry of the already sorted `keys` lands in the sorted concatenation (ties: the earlier list
-    first), found by placing each list's entries among the others' with binary searches instead of sorting."""
-    merged = keys[0]
-    positions = [torch.arange(len(merged), device=merged.device)]
-    for key in keys[1:]:
-        at_old = torch.arange(len(merged), device=key.device) + torch.searchsorted(key, merged)
-        at_new = torch.arange(len(key), device=key.device) + torch.searchsorted(merged, key, right=True)
-        positions = [at_old[p] for p in positions] + [at_new]
-        values = torch.empty(len(merged) + len(key), dtype=merged.dtype, device=key.device)
-        values[at_old], values[at_new] = merged, key
-        merged = values
-    return positions
-
-
-def _merge(parts: list[_Part], marched: list, rays: int, with_points: bool = True) -> _Samples:
-    """The parts' samples (`RaySamples` or `_Intervals`, one per part) merged in depth order; `with_points`
-    False leaves the points only in `blocks`, by part (all that evaluating and compositing need)."""
-    # Each part's samples come by ray and along it: merge on ray, then depth (t < 100 m).
-    positions = _merge_positions([m.ray_ids.double() * 1e4 + m.t_begin.double() for m in marched])
-    total = sum(len(m.ray_ids) for m in marched)
-
-    def merged(values: list[Tensor]) -> Tensor:
-        out = values[0].new_empty((total, *values[0].shape[1:]))
-        for at, v in zip(positions, values):
-            out[at] = v
-        return out
-
-    points = [p.origins[m.ray_ids] + (0.5 * (m.t_begin + m.t_end))[:, None] * p.dirs[m.ray_ids] for p, m in zip(parts, marched)]
-    ray_ids = merged([m.ray_ids for m in marched])
-    return _Samples(_offsets(ray_ids, rays), ray_ids, merged([m.t_begin for m in marched]),
-                    merged([m.t_end - m.t_begin for m in marched]), merged(points) if with_points else None,
-                    merged([torch.full_like(m.ray_ids, k) for k, m in enumerate(marched)]) if with_points else None,
-                    tuple(zip(positions, points)))
 
 
 def _concat(rounds: list[_Samples], rays: int) -> _Samples:
@@ -326,24 +283,19 @@ class NerfAvatar(AvatarModel):
                              lambda p, only: self.torso_field(p, pose, signal, only, volume)))
         return out
 
-    def _march(self, parts: list[_Part], rays: int, starts: list[Tensor], stops: list[Tensor], samples: int,
-               with_points: bool):
-        """One round: each part's next `samples` samples along every ray (empty space skipped) from `starts`, none
-        at or beyond `stops`, cut at the frontier, the depth where the first part's round ended, so that what lies
-        beyond it, in any part, waits for the next round and the merged samples are every sample in front of the
-        frontier. Returns the merged samples and each part's start for the next round (BIG: no samples left)."""
-        marched = [march_rays(p.origins, p.dirs, p.grid, *p.box, self.step, near=NEAR_CM, t_start=start, t_stop=stop,
-                              max_samples=samples) for p, start, stop in zip(parts, starts, stops)]
-        ends = [torch.where(m.t_next >= stop, BIG, m.t_next) for m, stop in zip(marched, stops)]
-        frontier = torch.stack(ends).amin(0)  # BIG: every part ran out of samples
-        cut, nexts = [], []
-        for m, end in zip(marched, ends):
-            beyond = m.t_begin >= frontier[m.ray_ids]
-            # Restart at the first sample beyond the frontier: on the part's own lattice of steps.
-            nexts.append(end.scatter_reduce(0, m.ray_ids[beyond], m.t_begin[beyond], "amin"))
-            ahead = ~beyond
-            cut.append(_Intervals(m.ray_ids[ahead], m.t_begin[ahead], m.t_end[ahead]))
-        return _merge(parts, cut, rays, with_points), nexts
+    def _march(self, parts: list[_Part], origins: Tensor, dirs: Tensor, starts: Tensor, stops: Tensor, samples: int):
+        """One round: the parts' next `samples` samples along every ray (origins and dirs [P, R, 3] in each part's
+        space), merged in depth order, empty space skipped, from `starts` [P, R], none at or beyond `stops`: what
+        lies beyond them, in any part, waits for the next round. Returns the samples and where each part's next
+        sample starts [P, R] (BIG: none left)."""
+        out = march_parts(origins, dirs, [p.grid for p in parts], [p.box for p in parts], self.step, near=NEAR_CM,
+                          t_start=starts, t_stop=stops, max_samples=samples)
+        blocks = []
+        for k in range(len(parts)):
+            mine = torch.nonzero(out.parts == k, as_tuple=True)[0]
+            blocks.append((mine, out.points[mine]))
+        return (_Samples(out.offsets, out.ray_ids, out.t_begin, out.t_end - out.t_begin, out.points, out.parts, tuple(blocks)),
+                out.t_next)
 
     @torch.no_grad()
     def _rounds(self, parts: list[_Part], rays: int, colour: bool):
@@ -357,7 +309,8 @@ class NerfAvatar(AvatarModel):
         spans = [_span(p, self.step) for p in parts]
         hits = torch.stack([start < BIG for start, _ in spans]).any(0)
         live = torch.nonzero(hits, as_tuple=True)[0]  # the rays still going, by index
-        starts, stops = [start[live] for start, _ in spans], [stop[live] for _, stop in spans]
+        origins, dirs = torch.stack([p.origins for p in parts]), torch.stack([p.dirs for p in parts])
+        starts, stops = torch.stack([start[live] for start, _ in spans]), torch.stack([stop[live] for _, stop in spans])
         light = torch.ones(rays, device=device)
         lit = light[live]  # the live rays' transmittance
         out = torch.zeros(rays, 3, device=device) if colour else None
@@ -372,11 +325,10 @@ class NerfAvatar(AvatarModel):
             clock = now
 
         while len(live):
-            views = [replace(p, origins=p.origins[live], dirs=p.dirs[live]) for p in parts]
-            samples, nexts = self._march(views, len(live), starts, stops, per_round, with_points=not colour)
+            samples, starts = self._march(parts, origins[:, live], dirs[:, live], starts, stops, per_round)
             lap("march")
             if len(samples.t):
-                density, rgb = _evaluate(views, samples, density_only=not colour, head_flag=False)
+                density, rgb = _evaluate(parts, samples, density_only=not colour, head_flag=False)
                 lap("fields")
                 values = rgb if colour else density.new_ones(len(density), 1)
                 c = composite(samples.offsets, density, samples.delta, values)
@@ -387,8 +339,8 @@ class NerfAvatar(AvatarModel):
                 lit = lit * (1 - c.opacity)
                 lap("composite")
             light.index_copy_(0, live, lit)
-            going = (lit >= (RENDER_DARK if colour else DARK)) & torch.stack([n < BIG for n in nexts]).any(0)
-            starts, stops = [n[going] for n in nexts], [stop[going] for stop in stops]
+            going = (lit >= (RENDER_DARK if colour else DARK)) & (starts < BIG).any(0)
+            starts, stops = starts[:, going], stops[:, going]
             live, lit = live[going], lit[going]
         samples = None if colour else (_concat(kept, rays) if kept else _Samples.empty(rays, device))
         return out, 1 - light, samples, timings

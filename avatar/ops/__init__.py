@@ -9,13 +9,14 @@ from avatar.ops._backend import BACKENDS, get_default_backend, set_default_backe
 from avatar.ops.deform import DeformedGaussians, deform_gaussians
 from avatar.ops.hash_triplane import HashTriplaneSpec, hash_triplane_encode
 from avatar.ops.rasterize import RasterOutput, blend_gaussians, project_gaussians, rasterize_gaussians
-from avatar.ops.volume import Composite, RaySamples, composite, lookup_volume, march_rays
+from avatar.ops.volume import Composite, PartSamples, RaySamples, composite, lookup_volume, march_parts, march_rays
 
 __all__ = [
     "BACKENDS",
     "Composite",
     "DeformedGaussians",
     "HashTriplaneSpec",
+    "PartSamples",
     "RasterOutput",
     "RaySamples",
     "backend_report",
@@ -25,6 +26,7 @@ __all__ = [
     "get_default_backend",
     "hash_triplane_encode",
     "lookup_volume",
+    "march_parts",
     "march_rays",
     "project_gaussians",
     "rasterize_gaussians",
@@ -39,7 +41,8 @@ def backend_report() -> dict[str, str]:
     from avatar.ops import _backend, _extension
 
     default = get_default_backend()
-    ops = ("rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "composite", "lookup_volume")
+    ops = ("rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "march_parts", "composite",
+           "lookup_volume")
     if default == "torch":
         return {op: "torch reference (selected by AVATAR_OPS_BACKEND / set_default_backend)" for op in ops}
     status = _extension.status()

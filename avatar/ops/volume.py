@@ -16,7 +16,7 @@ from torch import Tensor
 
 from avatar.ops import _backend, _extension
 from avatar.ops._checks import check_finite, check_float, check_same_device, check_shape
-from avatar.ops.volume_ref import composite_ref, lookup_volume_ref, march_rays_ref
+from avatar.ops.volume_ref import composite_ref, lookup_volume_ref, march_parts_ref, march_rays_ref
 
 MAX_CHANNELS = 8
 
@@ -31,6 +31,16 @@ class RaySamples(NamedTuple):
     @property
     def count(self) -> int:
         return len(self.ray_ids)
+
+
+class PartSamples(NamedTuple):
+    offsets: Tensor  # [R + 1] int64: ray r's samples are rows offsets[r]:offsets[r + 1], in depth order
+    ray_ids: Tensor  # [S] int64
+    t_begin: Tensor  # [S]
+    t_end: Tensor  # [S]
+    parts: Tensor  # [S] int64: the part each sample belongs to
+    points: Tensor  # [S, 3] the interval's midpoint in its part's space
+    t_next: Tensor  # [P, R] where each part's next sample starts (march again from there); BIG: none left
 
 
 class Composite(NamedTuple):
@@ -97,6 +107,62 @@ def march_rays(
         out = _extension.load().march_rays(*f32, cells, list(lo), list(hi), float(step), float(near), int(max_samples),
                                            _extension.stream_handle(f32[0]))
     return RaySamples(*out)
+
+
+@torch.no_grad()
+def march_parts(
+    origins: Tensor,  # [P, R, 3] each ray in each part's space
+    dirs: Tensor,  # [P, R, 3] unit length
+    grids: Sequence[Tensor],  # P occupancy grids [G_p, G_p, G_p] (bool or uint8, indexed [z, y, x])
+    boxes: Sequence[tuple[Sequence[float], Sequence[float]]],  # P (box_min, box_max) the grids cover
+    step: float,
+    *,
+    near: float = 0.0,
+    t_start: Tensor | None = None,  # [P, R] continue from here (a previous call's t_next); None: from each box
+    t_stop: Tensor | None = None,  # [P, R] no interval of a part starts at or beyond this
+    max_samples: int = 1 << 20,  # per ray, all parts together
+    backend: str | None = None,
+) -> PartSamples:
+    """`march_rays` through several parts at once (up to 4: a head in its own frame and a torso in camera space),
+    their samples merged in depth order along each ray (ties: the lower part first) and cut at `max_samples` a ray:
+    marching in rounds, each round's samples are every sample in front of where the next round starts."""
+    op = "march_parts"
+    P = len(grids)
+    if not 1 <= P <= 4 or len(boxes) != P:
+        raise ValueError(f"{op}: give 1 to 4 grids and one box per grid, got {P} grids and {len(boxes)} boxes")
+    check_shape(op, "origins", origins, (P, None, 3))
+    check_shape(op, "dirs", dirs, tuple(origins.shape))
+    check_float(op, "origins", origins)
+    check_float(op, "dirs", dirs)
+    for grid in grids:
+        if grid.dim() != 3 or not grid.shape[0] == grid.shape[1] == grid.shape[2] or grid.shape[0] < 1:
+            raise ValueError(f"{op}: every grid must be [G, G, G], got {list(grid.shape)}")
+        if grid.dtype not in (torch.bool, torch.uint8):
+            raise ValueError(f"{op}: grids must be bool or uint8, got {grid.dtype}")
+    boxes = [_box(op, lo, hi) for lo, hi in boxes]
+    if not (step > 0 and math.isfinite(step)) or not math.isfinite(near):
+        raise ValueError(f"{op}: `step` must be positive and finite and `near` finite, got {step} and {near}")
+    if not 1 <= int(max_samples) < 1 << 30:
+        raise ValueError(f"{op}: `max_samples` must be in [1, 2^30), got {max_samples}")
+    R = origins.shape[1]
+    t_start = origins.new_full((P, R), -3.4e38) if t_start is None else t_start
+    t_stop = origins.new_full((P, R), 3.4e38) if t_stop is None else t_stop
+    check_shape(op, "t_start", t_start, (P, R))
+    check_shape(op, "t_stop", t_stop, (P, R))
+    device = check_same_device(op, {"origins": origins, "dirs": dirs, "t_start": t_start, "t_stop": t_stop,
+                                    **{f"grids[{p}]": g for p, g in enumerate(grids)}})
+    check_finite(op, {"origins": origins, "dirs": dirs})
+    which = _backend.resolve(op, backend, device, torch.promote_types(origins.dtype, dirs.dtype))
+    if which == "torch":
+        return PartSamples(*march_parts_ref(origins, dirs, t_start.to(origins.dtype), t_stop.to(origins.dtype), grids, boxes,
+                                            float(step), float(near), int(max_samples)))
+    f32 = [t.to(torch.float32).contiguous() for t in (origins, dirs, t_start, t_stop)]
+    cells = [g.to(torch.uint8).contiguous() for g in grids]
+    flat_boxes = [v for lo, hi in boxes for v in (*lo, *hi)]
+    with torch.cuda.device_of(f32[0]):
+        out = _extension.load().march_parts(*f32, cells, flat_boxes, float(step), float(near), int(max_samples),
+                                            _extension.stream_handle(f32[0]))
+    return PartSamples(*out)
 
 
 class _Composite(torch.autograd.Function):

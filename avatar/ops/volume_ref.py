@@ -64,6 +64,35 @@ def march_rays_ref(origins: Tensor, dirs: Tensor, t_start: Tensor, t_stop: Tenso
     return offsets, rows, a[rows, cols], a[rows, cols] + step, t_next
 
 
+def march_parts_ref(origins: Tensor, dirs: Tensor, t_start: Tensor, t_stop: Tensor, grids: Sequence[Tensor],
+                    boxes: Sequence[tuple[Sequence[float], Sequence[float]]], step: float, near: float, max_samples: int):
+    """(offsets [R + 1], ray_ids [S], t_begin [S], t_end [S], parts [S], points [S, 3], t_next [P, R]) as
+    `march_parts` defines them: each part marched on its own (one sample more than a ray can take from it, so that
+    its next sample is known), merged by ray, then depth, then part, and cut at `max_samples` a ray."""
+    R, P, device = origins.shape[1], len(grids), origins.device
+    pieces = []
+    for p, (grid, (lo, hi)) in enumerate(zip(grids, boxes)):
+        _, ray_ids, t_begin, t_end, _ = march_rays_ref(origins[p], dirs[p], t_start[p], t_stop[p], grid, lo, hi, step, near,
+                                                       max_samples + 1)
+        mid = 0.5 * (t_begin + t_end)
+        pieces.append((ray_ids, t_begin, t_end, torch.full_like(ray_ids, p), origins[p][ray_ids] + mid[:, None] * dirs[p][ray_ids]))
+    ray_ids, t_begin, t_end, parts, points = (torch.cat(column) for column in zip(*pieces))
+    # Parts were concatenated in order: stable sorts by depth, then by ray, leave ties to the lower part.
+    order = torch.argsort(t_begin, stable=True)
+    order = order[torch.argsort(ray_ids[order], stable=True)]
+    ray_ids, t_begin, t_end, parts, points = (v[order] for v in (ray_ids, t_begin, t_end, parts, points))
+    counts = torch.bincount(ray_ids, minlength=R)
+    starts = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    keep = torch.arange(len(ray_ids), device=device) - starts[ray_ids] < max_samples
+    t_next = origins.new_full((P, R), BIG)
+    for p in range(P):
+        left = ~keep & (parts == p)
+        t_next[p].scatter_reduce_(0, ray_ids[left], t_begin[left], "amin")
+    counts = torch.bincount(ray_ids[keep], minlength=R)
+    offsets = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    return (offsets, ray_ids[keep], t_begin[keep], t_end[keep], parts[keep], points[keep], t_next)
+
+
 def composite_ref(offsets: Tensor, sigma: Tensor, delta: Tensor, color: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(out [R, C], opacity [R], weights [S]) of packed samples (see `composite`); differentiable."""
     R = len(offsets) - 1

@@ -19,6 +19,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("deform_fwd", &avatar::bind::deform_fwd);
     m.def("deform_bwd", &avatar::bind::deform_bwd);
     m.def("march_rays", &avatar::bind::march_rays);
+    m.def("march_parts", &avatar::bind::march_parts);
     m.def("composite_fwd", &avatar::bind::composite_fwd);
     m.def("composite_bwd", &avatar::bind::composite_bwd);
     m.def("lookup_volume", &avatar::bind::lookup_volume);

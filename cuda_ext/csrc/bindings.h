@@ -65,6 +65,8 @@ std::vector<Tensor> deform_bwd(Tensor means, Tensor quats, Tensor d_means, Tenso
 std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tensor t_stop, Tensor grid, std::vector<double> box_min,
                                std::vector<double> box_max, double step, double near, int64_t max_samples,
                                int64_t stream);
+std::vector<Tensor> march_parts(Tensor origins, Tensor dirs, Tensor t_start, Tensor t_stop, std::vector<Tensor> grids,
+                                std::vector<double> boxes, double step, double near, int64_t max_samples, int64_t stream);
 std::vector<Tensor> composite_fwd(Tensor offsets, Tensor sigma, Tensor delta, Tensor color, int64_t stream);
 std::vector<Tensor> composite_bwd(Tensor offsets, Tensor sigma, Tensor delta, Tensor color, Tensor out,
                                   Tensor opacity, Tensor v_out, Tensor v_opacity, int64_t stream);

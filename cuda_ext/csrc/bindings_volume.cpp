@@ -81,6 +81,62 @@ std::vector<Tensor> march_rays(Tensor origins, Tensor dirs, Tensor t_start, Tens
     return {offsets, ray_ids, t_begin, t_end, t_next};
 }
 
+// origins, dirs [P, R, 3], t_start, t_stop [P, R], one grid [res_p, res_p, res_p] and box (min, max: 6 numbers) per
+// part. Returns offsets [R + 1] (int64), ray_ids [S] (int64), t_begin [S], t_end [S], parts [S] (int64),
+// points [S, 3] and t_next [P, R].
+std::vector<Tensor> march_parts(Tensor origins, Tensor dirs, Tensor t_start, Tensor t_stop, std::vector<Tensor> grids,
+                                std::vector<double> boxes, double step, double near, int64_t max_samples, int64_t stream) {
+    for (auto* t : {&origins, &dirs, &t_start, &t_stop}) check(*t, "march input");
+    const int64_t parts = (int64_t)grids.size(), n = origins.size(1);
+    TORCH_CHECK(parts >= 1 && parts <= avatar::kMarchMaxParts, "march_parts takes 1..", avatar::kMarchMaxParts, " parts");
+    TORCH_CHECK(origins.dim() == 3 && origins.size(0) == parts && origins.size(2) == 3 && dirs.sizes() == origins.sizes(),
+                "origins and dirs must be [parts, rays, 3]");
+    TORCH_CHECK(t_start.dim() == 2 && t_start.size(0) == parts && t_start.size(1) == n && t_stop.sizes() == t_start.sizes(),
+                "t_start and t_stop must be [parts, rays]");
+    TORCH_CHECK((int64_t)boxes.size() == 6 * parts, "each part needs a box: 6 numbers");
+    avatar::MarchPartsParams q{};
+    q.parts = (int32_t)parts;
+    q.max_samples = (int32_t)max_samples;
+    for (int64_t p = 0; p < parts; ++p) {
+        check(grids[p], "grid", at::kByte);
+        TORCH_CHECK(grids[p].device() == origins.device(), "every grid must be on the rays' device");
+        const std::vector<double> lo(boxes.begin() + 6 * p, boxes.begin() + 6 * p + 3);
+        const std::vector<double> hi(boxes.begin() + 6 * p + 3, boxes.begin() + 6 * p + 6);
+        q.part[p] = march_params(grids[p], lo, hi, step, near, max_samples);
+        q.grid[p] = grids[p].data_ptr<uint8_t>();
+    }
+    auto long_options = origins.options().dtype(at::kLong);
+    Tensor counts = torch::empty({n}, long_options), t_next = torch::empty({parts, n}, origins.options());
+    const float *o = origins.data_ptr<float>(), *d = dirs.data_ptr<float>(), *ts = t_start.data_ptr<float>(), *te = t_stop.data_ptr<float>();
+    if (origins.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::march_parts_count(n, o, d, ts, te, q, counts.data_ptr<int64_t>(), t_next.data_ptr<float>(), as_stream(stream));
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    } else {
+        avatar::cpu::march_parts_count(n, o, d, ts, te, q, counts.data_ptr<int64_t>(), t_next.data_ptr<float>(), threads());
+    }
+    Tensor offsets = torch::zeros({n + 1}, long_options);
+    if (n) offsets.slice(0, 1).copy_(counts.cumsum(0));
+    const int64_t total = offsets[n].item<int64_t>();  // one sync on CUDA: the sizes below depend on it
+    Tensor ray_ids = torch::empty({total}, long_options), part_ids = torch::empty({total}, long_options);
+    Tensor t_begin = torch::empty({total}, origins.options()), t_end = torch::empty({total}, origins.options());
+    Tensor points = torch::empty({total, 3}, origins.options());
+    if (origins.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::march_parts_fill(n, o, d, ts, te, q, offsets.data_ptr<int64_t>(), t_next.data_ptr<float>(),
+                                       ray_ids.data_ptr<int64_t>(), t_begin.data_ptr<float>(), t_end.data_ptr<float>(),
+                                       part_ids.data_ptr<int64_t>(), points.data_ptr<float>(), as_stream(stream));
+#endif
+    } else {
+        avatar::cpu::march_parts_fill(n, o, d, ts, te, q, offsets.data_ptr<int64_t>(), t_next.data_ptr<float>(),
+                                      ray_ids.data_ptr<int64_t>(), t_begin.data_ptr<float>(), t_end.data_ptr<float>(),
+                                      part_ids.data_ptr<int64_t>(), points.data_ptr<float>(), threads());
+    }
+    return {offsets, ray_ids, t_begin, t_end, part_ids, points, t_next};
+}
+
 // Returns out [R, C], opacity [R], weights [S].
 std::vector<Tensor> composite_fwd(Tensor offsets, Tensor sigma, Tensor delta, Tensor color, int64_t stream) {
     check(sigma, "sigma");

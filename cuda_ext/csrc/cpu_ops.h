@@ -39,6 +39,14 @@ void march_fill(int64_t n, const float* origins, const float* dirs, const float*
                 const uint8_t* grid, const int64_t* offsets, int64_t* ray_ids, float* t_begin, float* t_end,
                 int nthreads);
 
+// The same for several parts at once (march_parts_ray): t_next [P, R]; the samples' parts [S] and points [S, 3]
+// (in their part's space). The fill pass writes t_next again, with the same values.
+void march_parts_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop,
+                       const MarchPartsParams& q, int64_t* counts, float* t_next, int nthreads);
+void march_parts_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop,
+                      const MarchPartsParams& q, const int64_t* offsets, float* t_next, int64_t* ray_ids, float* t_begin,
+                      float* t_end, int64_t* parts, float* points, int nthreads);
+
 // Samples of ray r are [offsets[r], offsets[r + 1]); color [S, channels]; weights [S] may be null.
 void composite_forward(int64_t n, const int64_t* offsets, const float* sigma, const float* delta, const float* color,
                        int channels, float* weights, float* out, float* opacity, int nthreads);

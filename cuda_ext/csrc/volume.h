@@ -97,6 +97,91 @@ AVATAR_HD int march_ray(const float* o, const float* d, float t_start, float t_s
     }
 }
 
+// Marching several parts at once (a head in its own frame, a torso in camera space): each part has its box,
+// grid and copy of the ray (in its own space); their samples come out merged in depth order along the ray
+// (ties: the lower part first), up to max_samples of them in all, so that a caller marching in rounds
+// composites each round's samples as they are. A part's t_next is where its next sample starts (3.4e38:
+// it has none left before its t_stop or the far side of its box).
+constexpr int kMarchMaxParts = 4;
+
+struct MarchPartsParams {
+    MarchParams part[kMarchMaxParts];  // each part's box, grid size, step and near (its max_samples unused)
+    const uint8_t* grid[kMarchMaxParts];
+    int32_t parts;
+    int32_t max_samples;  // per ray and call, all parts together
+};
+
+// Where one part's stepping along one ray stands: its next sample is [a, a + step], at point p (the interval's
+// midpoint), while live.
+struct PartCursor {
+    float begin, t1, t_stop, a;
+    float p[3];
+    int64_t k;  // steps taken from `begin`
+    bool live;
+};
+
+// Moves the cursor to the part's next sample (the same lattice of steps as march_ray).
+AVATAR_HD void part_advance(const float* o, const float* d, const MarchParams& m, const uint8_t* grid, PartCursor& c) {
+    while (c.live) {
+        const float a = c.begin + (float)c.k * m.step;
+        const float mid = a + 0.5f * m.step;
+        if (mid >= c.t1 || a >= c.t_stop) {
+            c.live = false;
+            return;
+        }
+        ++c.k;
+        const float p[3] = {o[0] + mid * d[0], o[1] + mid * d[1], o[2] + mid * d[2]};
+        const int64_t cell = grid_cell(p, m);
+        if (cell >= 0 && grid[cell]) {
+            c.a = a;
+            for (int i = 0; i < 3; ++i) c.p[i] = p[i];
+            return;
+        }
+    }
+}
+
+// Ray r of n (origins, dirs [P, n, 3]; t_start, t_stop, t_next [P, n]). For each sample, emit(k, part, t_begin,
+// t_end, point) with k its number on this ray; returns how many there were.
+template <typename Emit>
+AVATAR_HD int march_parts_ray(int64_t r, int64_t n, const float* origins, const float* dirs, const float* t_start,
+                              const float* t_stop, const MarchPartsParams& q, float* t_next, Emit emit) {
+    PartCursor cursor[kMarchMaxParts];
+    for (int part = 0; part < q.parts; ++part) {
+        const MarchParams& m = q.part[part];
+        const float *o = origins + 3 * (part * n + r), *d = dirs + 3 * (part * n + r);
+        PartCursor& c = cursor[part];
+        float t0;
+        c.live = ray_box(o, d, m.box_min, m.box_max, &t0, &c.t1);
+        c.begin = max_f(max_f(t0, m.near), t_start[part * n + r]);
+        c.t_stop = t_stop[part * n + r];
+        c.k = 0;
+        part_advance(o, d, m, q.grid[part], c);
+    }
+    int count = 0;
+    while (count < q.max_samples) {
+        int best = -1;
+        for (int part = 0; part < q.parts; ++part)
+            if (cursor[part].live && (best < 0 || cursor[part].a < cursor[best].a)) best = part;
+        if (best < 0) break;
+        PartCursor& c = cursor[best];
+        emit(count, best, c.a, c.a + q.part[best].step, c.p);
+        ++count;
+        part_advance(origins + 3 * (best * n + r), dirs + 3 * (best * n + r), q.part[best], q.grid[best], c);
+    }
+    for (int part = 0; part < q.parts; ++part) t_next[part * n + r] = cursor[part].live ? cursor[part].a : 3.4e38f;
+    return count;
+}
+
+// Row i of march_parts' packed outputs: one sample of ray `ray`.
+AVATAR_HD void store_part_sample(int64_t i, int64_t ray, int part, float a, float b, const float* p, int64_t* ray_ids,
+                                 float* t_begin, float* t_end, int64_t* parts, float* points) {
+    ray_ids[i] = ray;
+    t_begin[i] = a;
+    t_end[i] = b;
+    parts[i] = part;
+    for (int c = 0; c < 3; ++c) points[3 * i + c] = p[c];
+}
+
 // One ray's samples [start, start + count): weights w (may be null) and the composite.
 AVATAR_HD void composite_ray_fwd(int64_t start, int64_t count, const float* sigma, const float* delta,
                                  const float* color, int channels, float* weights, float* out, float* opacity) {

@@ -27,6 +27,26 @@ void march_fill(int64_t n, const float* origins, const float* dirs, const float*
     }
 }
 
+void march_parts_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop,
+                       const MarchPartsParams& q, int64_t* counts, float* t_next, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 256)
+    for (int64_t r = 0; r < n; ++r)
+        counts[r] = march_parts_ray(r, n, origins, dirs, t_start, t_stop, q, t_next, [](int, int, float, float, const float*) {});
+}
+
+void march_parts_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop,
+                      const MarchPartsParams& q, const int64_t* offsets, float* t_next, int64_t* ray_ids, float* t_begin,
+                      float* t_end, int64_t* parts, float* points, int nthreads) {
+#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 256)
+    for (int64_t r = 0; r < n; ++r) {
+        const int64_t base = offsets[r];
+        march_parts_ray(r, n, origins, dirs, t_start, t_stop, q, t_next,
+                        [&](int k, int part, float a, float b, const float* p) {
+                            store_part_sample(base + k, r, part, a, b, p, ray_ids, t_begin, t_end, parts, points);
+                        });
+    }
+}
+
 void composite_forward(int64_t n, const int64_t* offsets, const float* sigma, const float* delta, const float* color,
                        int channels, float* weights, float* out, float* opacity, int nthreads) {
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 256)

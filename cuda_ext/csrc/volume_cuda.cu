@@ -47,6 +47,41 @@ __global__ void march_fill_kernel(int64_t n, const float* __restrict__ origins, 
               FillEmit{ray_ids, t_begin, t_end, offsets[r], r});
 }
 
+struct NoPartEmit {
+    __device__ void operator()(int, int, float, float, const float*) const {}
+};
+
+struct PartFillEmit {
+    int64_t* ray_ids;
+    float* t_begin;
+    float* t_end;
+    int64_t* parts;
+    float* points;
+    int64_t base, ray;
+    __device__ void operator()(int k, int part, float a, float b, const float* p) const {
+        store_part_sample(base + k, ray, part, a, b, p, ray_ids, t_begin, t_end, parts, points);
+    }
+};
+
+__global__ void march_parts_count_kernel(int64_t n, const float* __restrict__ origins, const float* __restrict__ dirs,
+                                         const float* __restrict__ t_start, const float* __restrict__ t_stop,
+                                         MarchPartsParams q, int64_t* __restrict__ counts, float* __restrict__ t_next) {
+    const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n) return;
+    counts[r] = march_parts_ray(r, n, origins, dirs, t_start, t_stop, q, t_next, NoPartEmit{});
+}
+
+// t_next is written again with the same values as by the count pass (the fill's launch owns no other buffer for it).
+__global__ void march_parts_fill_kernel(int64_t n, const float* __restrict__ origins, const float* __restrict__ dirs,
+                                        const float* __restrict__ t_start, const float* __restrict__ t_stop,
+                                        MarchPartsParams q, const int64_t* __restrict__ offsets, float* t_next,
+                                        int64_t* ray_ids, float* t_begin, float* t_end, int64_t* parts, float* points) {
+    const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n) return;
+    march_parts_ray(r, n, origins, dirs, t_start, t_stop, q, t_next,
+                    PartFillEmit{ray_ids, t_begin, t_end, parts, points, offsets[r], r});
+}
+
 __global__ void composite_fwd_kernel(int64_t n, const int64_t* __restrict__ offsets, const float* __restrict__ sigma,
                                      const float* __restrict__ delta, const float* __restrict__ color, int channels,
                                      float* weights, float* out, float* opacity) {
@@ -89,6 +124,21 @@ void march_fill(int64_t n, const float* origins, const float* dirs, const float*
     if (n == 0) return;
     march_fill_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(n, origins, dirs, t_start, t_stop, m, grid,
                                                                             offsets, ray_ids, t_begin, t_end);
+}
+
+void march_parts_count(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop,
+                       const MarchPartsParams& q, int64_t* counts, float* t_next, void* stream) {
+    if (n == 0) return;
+    march_parts_count_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(n, origins, dirs, t_start, t_stop, q,
+                                                                                   counts, t_next);
+}
+
+void march_parts_fill(int64_t n, const float* origins, const float* dirs, const float* t_start, const float* t_stop,
+                      const MarchPartsParams& q, const int64_t* offsets, float* t_next, int64_t* ray_ids, float* t_begin,
+                      float* t_end, int64_t* parts, float* points, void* stream) {
+    if (n == 0) return;
+    march_parts_fill_kernel<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(
+        n, origins, dirs, t_start, t_stop, q, offsets, t_next, ray_ids, t_begin, t_end, parts, points);
 }
 
 void composite_forward(int64_t n, const int64_t* offsets, const float* sigma, const float* delta, const float* color,

@@ -9,6 +9,7 @@ import torch
 
 from avatar.config import load_config
 from avatar.model.interface import PARTS
+from avatar.model.nerf_avatar import RENDER_DARK
 from avatar.model.occupancy import OccupancyGrid
 
 CPU = torch.device("cpu")
@@ -105,10 +106,11 @@ def test_inference_rounds_match_the_training_pass_and_gradients_reach_both_field
     trained = model.render(*args, torso=data.torso[i], prepared=grids)
     assert fast.head is None and {"march", "fields", "composite", "total"} <= fast.timings.keys()
     # The render stops rays at RENDER_DARK and marches only the frame's own cells (`_frame_grid`, whose test
-    # points can miss a faint patch of this untrained fog): a few pixels move by a few thousandths.
+    # points can miss a faint patch of this untrained fog): a few pixels move by a few thousandths, and a ray that
+    # stops leaves out at most RENDER_DARK of its light.
     torch.testing.assert_close(fast.image, trained.image.detach(), atol=5e-3, rtol=0)
     torch.testing.assert_close(fast.alpha, trained.alpha.detach(), atol=5e-3, rtol=0)
-    assert float((fast.image - trained.image.detach()).abs().mean()) < 1e-4
+    assert float((fast.image - trained.image.detach()).abs().mean()) < 0.25 * RENDER_DARK
     (trained.image.sum() + trained.alpha.sum()).backward()
     for field in (model.head_field, model.torso_field):
         assert field.tables.grad is not None and float(field.tables.grad.abs().sum()) > 0
@@ -118,8 +120,8 @@ def test_inference_rounds_match_the_training_pass_and_gradients_reach_both_field
 
 @pytest.mark.parametrize("per_round", [1, 3])
 def test_rounds_composite_every_sample_in_depth_order(nerf_model, monkeypatch, per_round):
-    """Marching a few samples a round, each round cut where the first part's samples ran out, gives the image
-    of one march of every sample of both parts merged in depth order (to RENDER_DARK, where rays stop)."""
+    """Marching a few samples a round, both parts' samples together in depth order (`march_parts`), gives the image
+    of one march of each part on its own, the two sorted together (to RENDER_DARK, where rays stop)."""
     from avatar.model import nerf_avatar
     from avatar.ops import composite, march_rays
 
@@ -131,7 +133,14 @@ def test_rounds_composite_every_sample_in_depth_order(nerf_model, monkeypatch, p
         parts = model._parts(data.motion[i], data.head_pose[i], camera, data.torso[i], True, model.grids(trained=False), PARTS)
         rays = camera.width * camera.height
         marched = [march_rays(p.origins, p.dirs, p.grid, *p.box, model.step, near=nerf_avatar.NEAR_CM) for p in parts]
-        samples = nerf_avatar._merge(parts, marched, rays)
+        mids = [0.5 * (m.t_begin + m.t_end)[:, None] for m in marched]
+        ray_ids, t, delta, part, points = (torch.cat(column) for column in zip(*(
+            (m.ray_ids, m.t_begin, m.t_end - m.t_begin, torch.full_like(m.ray_ids, k), p.origins[m.ray_ids] + mid * p.dirs[m.ray_ids])
+            for k, (p, m, mid) in enumerate(zip(parts, marched, mids)))))
+        order = torch.argsort(t, stable=True)
+        order = order[torch.argsort(ray_ids[order], stable=True)]
+        samples = nerf_avatar._Samples(nerf_avatar._offsets(ray_ids[order], rays), ray_ids[order], t[order], delta[order],
+                                       points[order], part[order])
         density, colour = nerf_avatar._evaluate(parts, samples, density_only=False)
         expected = composite(samples.offsets, density, samples.delta, colour[:, :3])
         assert bool((samples.part == 0).any()) and bool((samples.part == 1).any())

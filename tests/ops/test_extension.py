@@ -38,8 +38,8 @@ def test_import_builds_nothing(tmp_path):
 
 def test_backend_report_names_every_op():
     report = ops.backend_report()
-    assert set(report) == {"rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "composite",
-                          "lookup_volume"}
+    assert set(report) == {"rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "march_parts",
+                          "composite", "lookup_volume"}
     assert all(isinstance(v, str) and v for v in report.values())
 
 

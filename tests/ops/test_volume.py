@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck
 
-from avatar.ops.volume import composite, lookup_volume, march_rays
+from avatar.ops.volume import composite, lookup_volume, march_parts, march_rays
 from avatar.ops.volume_ref import composite_ref, lookup_volume_ref
 
 BOX_MIN, BOX_MAX = (-1.0, -0.8, -1.2), (1.0, 0.9, 1.1)
@@ -177,6 +177,89 @@ def test_dense_medium_is_opaque_and_empty_medium_transparent(backend):
     sigma = torch.cat([torch.full((50,), 40.0), torch.zeros(50)])
     out = composite(offsets, sigma, torch.full((100,), 0.1), torch.ones(100, 1), backend=backend)
     assert float(out.opacity[0]) == pytest.approx(1.0, abs=1e-6) and float(out.opacity[1]) == 0.0
+
+
+SECOND_BOX = ((-0.6, -1.0, -0.5), (0.7, 0.5, 0.9))
+
+
+def _two_parts(n: int, seed: int):
+    """The rays of `_rays` as two parts see them: as they are in the test box, and moved by a rigid motion into
+    a second box with a grid of another size (as a head frame sees camera rays)."""
+    origins, dirs = _rays(n, seed)
+    angle = torch.tensor(0.4)
+    c, s = torch.cos(angle), torch.sin(angle)
+    rotation = torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    shift = torch.tensor([0.1, -0.2, 0.15])
+    grids = [_grid(16, seed=1), _grid(11, seed=2, fill=0.4)]
+    boxes = [(BOX_MIN, BOX_MAX), SECOND_BOX]
+    return (torch.stack([origins, (origins - shift) @ rotation]), torch.stack([dirs, dirs @ rotation]), grids, boxes)
+
+
+@pytest.mark.parametrize("n", [0, 1, 300])
+@pytest.mark.parametrize("max_samples", [1 << 20, 3])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_march_parts_kernel_matches_reference(kernels, n, max_samples, parts):
+    origins, dirs, grids, boxes = _two_parts(n, seed=n + 7)
+    origins, dirs, grids, boxes = origins[:parts], dirs[:parts], grids[:parts], boxes[:parts]
+    t_stop = torch.rand(parts, n, generator=torch.Generator().manual_seed(n)) * 2 + 2.5
+    kw = dict(step=0.07, near=0.5, max_samples=max_samples, t_stop=t_stop)
+    got = march_parts(origins, dirs, grids, boxes, backend="cpu", **kw)
+    want = march_parts(origins, dirs, grids, boxes, backend="torch", **kw)
+    for name in ("offsets", "ray_ids", "parts"):
+        assert torch.equal(getattr(got, name), getattr(want, name)), name
+    for name in ("t_begin", "t_end", "points", "t_next"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), rtol=0, atol=1e-5, msg=name)
+    if n == 300:
+        counts = got.offsets[1:] - got.offsets[:-1]
+        assert bool((counts == 0).any()) and int(counts.max()) <= max_samples
+        assert len(got.ray_ids) > 300 and set(got.parts.tolist()) == set(range(parts))
+
+
+def test_march_parts_merges_each_parts_samples_in_depth_order():
+    origins, dirs, grids, boxes = _two_parts(200, seed=4)
+    both = march_parts(origins, dirs, grids, boxes, 0.05, near=0.5, backend="torch")
+    same_ray = both.ray_ids[1:] == both.ray_ids[:-1]
+    assert bool((both.t_begin[1:][same_ray] >= both.t_begin[:-1][same_ray]).all())
+    for p in range(2):
+        alone = march_rays(origins[p], dirs[p], grids[p], *boxes[p], 0.05, near=0.5, backend="torch")
+        mine = both.parts == p
+        assert torch.equal(both.ray_ids[mine], alone.ray_ids)
+        torch.testing.assert_close(both.t_begin[mine], alone.t_begin)
+        mid = 0.5 * (alone.t_begin + alone.t_end)[:, None]
+        torch.testing.assert_close(both.points[mine], origins[p][alone.ray_ids] + mid * dirs[p][alone.ray_ids])
+    assert bool((both.t_next == 3.4e38).all())
+
+
+def test_marching_parts_in_rounds_gives_the_samples_of_one_pass(backend):
+    origins, dirs, grids, boxes = _two_parts(200, seed=5)
+    whole = march_parts(origins, dirs, grids, boxes, 0.05, backend=backend)
+    t_start, pieces = None, []
+    for _ in range(400):
+        piece = march_parts(origins, dirs, grids, boxes, 0.05, t_start=t_start, max_samples=3, backend=backend)
+        assert int(piece.offsets.diff().max()) <= 3
+        pieces.append(piece)
+        t_start = piece.t_next
+        if not bool((piece.t_next < 1e38).any()):
+            break
+    ids = torch.cat([p.ray_ids for p in pieces])
+    order = torch.argsort(ids, stable=True)  # each round is deeper along every ray than the last
+    for name in ("ray_ids", "t_begin", "parts"):
+        got = torch.cat([getattr(p, name) for p in pieces])[order]
+        torch.testing.assert_close(got, getattr(whole, name), rtol=0, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(boxes=[(BOX_MIN, BOX_MAX)]), "one box per grid"),
+    (dict(grids=[torch.ones(4, 4, 4)] * 2), "bool or uint8"),
+    (dict(origins=torch.zeros(3, 4, 3)), "origins"),
+    (dict(t_start=torch.zeros(2, 5)), "t_start"),
+])
+def test_march_parts_rejects_bad_input(bad, message):
+    origins, dirs, grids, boxes = _two_parts(4, seed=0)
+    args = dict(origins=origins, dirs=dirs, grids=grids, boxes=boxes, step=0.1)
+    args.update(bad)
+    with pytest.raises(ValueError, match=message):
+        march_parts(**args)
 
 
 @pytest.mark.parametrize("bad, message", [
