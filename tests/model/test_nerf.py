@@ -269,17 +269,6 @@ def test_preview_recipe_fits_saves_renders_and_refuses_ply(sample_avatar, tmp_pa
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_merging_sorted_sample_lists_sorts_their_concatenation():
-    from avatar.model.nerf_avatar import _merge_positions
-
-    g = torch.Generator().manual_seed(3)
-    keys = [torch.sort(torch.randint(0, 20, (n,), generator=g).double())[0] for n in (50, 0, 31, 7)]
-    positions = torch.cat(_merge_positions(keys))
-    order = torch.empty_like(positions)
-    order[positions] = torch.arange(len(positions))
-    assert torch.equal(order, torch.argsort(torch.cat(keys), stable=True))
-
-
 def test_the_torso_offset_volume_is_the_offset_at_each_point(nerf_model):
     """A render looks one frame's torso offset (image shift and warp) up in a volume computed once: it agrees
     with evaluating both at each point to a small fraction of a millimetre, for a frame's pose and signal."""
