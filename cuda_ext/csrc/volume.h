@@ -150,7 +150,8 @@ AVATAR_HD int march_parts_ray(int64_t r, int64_t n, const float* origins, const 
         const MarchParams& m = q.part[part];
         const float *o = origins + 3 * (part * n + r), *d = dirs + 3 * (part * n + r);
         PartCursor& c = cursor[part];
-        float t0;
+        float t0 = 0.f;
+        c.t1 = 0.f;  // a ray that misses the box is not live: neither is read
         c.live = ray_box(o, d, m.box_min, m.box_max, &t0, &c.t1);
         c.begin = max_f(max_f(t0, m.near), t_start[part * n + r]);
         c.t_stop = t_stop[part * n + r];
