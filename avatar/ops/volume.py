@@ -19,6 +19,7 @@ from avatar.ops._checks import check_finite, check_float, check_same_device, che
 from avatar.ops.volume_ref import composite_ref, lookup_volume_ref, march_parts_ref, march_rays_ref
 
 MAX_CHANNELS = 8
+MAX_PARTS = 4  # kMarchMaxParts in cuda_ext/csrc/volume.h
 
 
 class RaySamples(NamedTuple):
@@ -47,6 +48,19 @@ class Composite(NamedTuple):
     color: Tensor  # [R, C] sum of w_i c_i
     opacity: Tensor  # [R] 1 - transmittance after the last sample (= sum of w_i)
     weights: Tensor  # [S] w_i
+
+
+def _check_march(op: str, grids: Sequence[Tensor], step: float, near: float, max_samples: int) -> None:
+    """The arguments `march_rays` and `march_parts` share: occupancy grids, step, near and the sample cap."""
+    for grid in grids:
+        if grid.dim() != 3 or not grid.shape[0] == grid.shape[1] == grid.shape[2] or grid.shape[0] < 1:
+            raise ValueError(f"{op}: `grid` must be [G, G, G], got {list(grid.shape)}")
+        if grid.dtype not in (torch.bool, torch.uint8):
+            raise ValueError(f"{op}: `grid` must be bool or uint8, got {grid.dtype}")
+    if not (step > 0 and math.isfinite(step)) or not math.isfinite(near):
+        raise ValueError(f"{op}: `step` must be positive and finite and `near` finite, got {step} and {near}")
+    if not 1 <= int(max_samples) < 1 << 30:
+        raise ValueError(f"{op}: `max_samples` must be in [1, 2^30), got {max_samples}")
 
 
 def _box(op: str, box_min: Sequence[float], box_max: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -80,15 +94,8 @@ def march_rays(
     check_shape(op, "dirs", dirs, (len(origins), 3))
     check_float(op, "origins", origins)
     check_float(op, "dirs", dirs)
-    if grid.dim() != 3 or not grid.shape[0] == grid.shape[1] == grid.shape[2] or grid.shape[0] < 1:
-        raise ValueError(f"{op}: `grid` must be [G, G, G], got {list(grid.shape)}")
-    if grid.dtype not in (torch.bool, torch.uint8):
-        raise ValueError(f"{op}: `grid` must be bool or uint8, got {grid.dtype}")
+    _check_march(op, [grid], step, near, max_samples)
     lo, hi = _box(op, box_min, box_max)
-    if not (step > 0 and math.isfinite(step)) or not math.isfinite(near):
-        raise ValueError(f"{op}: `step` must be positive and finite and `near` finite, got {step} and {near}")
-    if not 1 <= int(max_samples) < 1 << 30:
-        raise ValueError(f"{op}: `max_samples` must be in [1, 2^30), got {max_samples}")
     if t_start is None:
         t_start = origins.new_full((len(origins),), -3.4e38)
     if t_stop is None:
@@ -128,22 +135,14 @@ def march_parts(
     marching in rounds, each round's samples are every sample in front of where the next round starts."""
     op = "march_parts"
     P = len(grids)
-    if not 1 <= P <= 4 or len(boxes) != P:
-        raise ValueError(f"{op}: give 1 to 4 grids and one box per grid, got {P} grids and {len(boxes)} boxes")
+    if not 1 <= P <= MAX_PARTS or len(boxes) != P:
+        raise ValueError(f"{op}: give 1 to {MAX_PARTS} grids and one box per grid, got {P} grids and {len(boxes)} boxes")
     check_shape(op, "origins", origins, (P, None, 3))
     check_shape(op, "dirs", dirs, tuple(origins.shape))
     check_float(op, "origins", origins)
     check_float(op, "dirs", dirs)
-    for grid in grids:
-        if grid.dim() != 3 or not grid.shape[0] == grid.shape[1] == grid.shape[2] or grid.shape[0] < 1:
-            raise ValueError(f"{op}: every grid must be [G, G, G], got {list(grid.shape)}")
-        if grid.dtype not in (torch.bool, torch.uint8):
-            raise ValueError(f"{op}: grids must be bool or uint8, got {grid.dtype}")
+    _check_march(op, grids, step, near, max_samples)
     boxes = [_box(op, lo, hi) for lo, hi in boxes]
-    if not (step > 0 and math.isfinite(step)) or not math.isfinite(near):
-        raise ValueError(f"{op}: `step` must be positive and finite and `near` finite, got {step} and {near}")
-    if not 1 <= int(max_samples) < 1 << 30:
-        raise ValueError(f"{op}: `max_samples` must be in [1, 2^30), got {max_samples}")
     R = origins.shape[1]
     t_start = origins.new_full((P, R), -3.4e38) if t_start is None else t_start
     t_stop = origins.new_full((P, R), 3.4e38) if t_stop is None else t_stop

@@ -10,7 +10,7 @@ import torch
 from torch.autograd import gradcheck
 
 from avatar.ops.volume import composite, lookup_volume, march_parts, march_rays
-from avatar.ops.volume_ref import composite_ref, lookup_volume_ref
+from avatar.ops.volume_ref import BIG, composite_ref, lookup_volume_ref
 
 BOX_MIN, BOX_MAX = (-1.0, -0.8, -1.2), (1.0, 0.9, 1.1)
 
@@ -227,7 +227,7 @@ def test_march_parts_merges_each_parts_samples_in_depth_order():
         torch.testing.assert_close(both.t_begin[mine], alone.t_begin)
         mid = 0.5 * (alone.t_begin + alone.t_end)[:, None]
         torch.testing.assert_close(both.points[mine], origins[p][alone.ray_ids] + mid * dirs[p][alone.ray_ids])
-    assert bool((both.t_next == 3.4e38).all())
+    assert bool((both.t_next == BIG).all())
 
 
 def test_marching_parts_in_rounds_gives_the_samples_of_one_pass(backend):
@@ -239,7 +239,7 @@ def test_marching_parts_in_rounds_gives_the_samples_of_one_pass(backend):
         assert int(piece.offsets.diff().max()) <= 3
         pieces.append(piece)
         t_start = piece.t_next
-        if not bool((piece.t_next < 1e38).any()):
+        if not bool((piece.t_next < BIG).any()):
             break
     ids = torch.cat([p.ray_ids for p in pieces])
     order = torch.argsort(ids, stable=True)  # each round is deeper along every ray than the last
