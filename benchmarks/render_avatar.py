@@ -4,8 +4,9 @@ Per frame: motion code and head pose in, the model's render (Gaussian: expressio
 rasterisation; NeRF: ray marching through the occupancy grids, field evaluation, compositing) over the
 background plate and conversion to 8-bit RGB out, at 512 x 512 (and at the avatar's own resolution).
 Without AVATAR_DIR, an avatar is fitted quickly on the built-in sample first (few steps, the default
-recipe's Gaussian budget). Prints one JSON object with `fps_512`, the model kind, its size on disk and,
-for NeRF avatars, the forward FLOPs per sample of each field.
+recipe's Gaussian budget). Prints one JSON object with `fps_512` (and `fps_512_blocks`, the rate of each ten
+frames: how steady the machine was), the model kind, its size on disk and, for NeRF avatars, the forward FLOPs per
+sample of each field.
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def quick_avatar(workdir: Path) -> Path:
 
 
 def measure(folder: Path, size: int, device, frames: int = 100) -> dict:
-    """Frames per second at size x size; a slow kind (over 0.2 s a frame) is timed on fewer frames."""
+    """Frames per second at size x size, and of each block of 10 frames (how steady the machine was); a slow kind
+    (over 0.2 s a frame) is timed on 30 frames."""
     from avatar.data.avatar_data import AvatarData
     from avatar.folder import AvatarFolder
     from avatar.model.store import WEIGHTS, load_trained
@@ -46,17 +48,20 @@ def measure(folder: Path, size: int, device, frames: int = 100) -> dict:
     for i in ids[:5]:
         to_uint8(renderer.render(data.motion[i], data.head_pose[i], torso=data.torso[i]))
     if time.perf_counter() - warm > 1.0:
-        ids = ids[:10]
-    start = time.perf_counter()
+        ids = ids[:30]
     timings: dict[str, float] = {}
+    ends = [time.perf_counter()]
     for i in ids:
         rendered = renderer.render_full(data.motion[i], data.head_pose[i], torso=data.torso[i])
         to_uint8(rendered.image.clamp(0, 1))
         for name, ms in rendered.timings.items():
             timings[name] = timings.get(name, 0.0) + ms / len(ids)
-    seconds = (time.perf_counter() - start) / len(ids)
+        ends.append(time.perf_counter())
+    seconds = (ends[-1] - ends[0]) / len(ids)
+    blocks = [round(10 / (ends[k + 10] - ends[k]), 2) for k in range(0, len(ids) - 9, 10)]
     model = trained.model
-    out = {"fps": round(1 / seconds, 2), "ms_per_frame": round(seconds * 1000, 2), "sizes": model.sizes(), "kind": model.kind,
+    out = {"fps": round(1 / seconds, 2), "fps_blocks": blocks, "ms_per_frame": round(seconds * 1000, 2),
+           "sizes": model.sizes(), "kind": model.kind,
            "bytes_on_disk": (avatar_folder.model / WEIGHTS).stat().st_size,
            "model_ms": {name: round(ms, 1) for name, ms in timings.items()}}
     if hasattr(model, "flops_per_sample"):
@@ -79,6 +84,7 @@ def main() -> None:
         result = {
             "avatar": str(args.avatar) if args.avatar else "built-in sample, quick fit",
             "fps_512": at_512["fps"],
+            "fps_512_blocks": at_512["fps_blocks"],
             "ms_per_frame_512": at_512["ms_per_frame"],
             **{k: at_512[k] for k in ("kind", "sizes", "bytes_on_disk", "flops_per_sample", "model_ms") if k in at_512},
             "device": str(device),
