@@ -233,8 +233,8 @@ def check_volume(report: dict) -> None:
         "parts_samples": len(both[0].ray_ids), "parts_same_samples": same_parts, "parts_max_abs": parts_error,
         "forward_max_abs": max(abs_error(x, y) for x, y in zip(b["out"], a["out"])),
         "lookup_max_abs": lookup_error,
-        "forward_ok": same_pack and t_error <= 1e-5 and same_parts and parts_error <= 1e-5 and all(close(x, y, 1e-5, 1e-4) for x, y in zip(b["out"], a["out"]))
-        and lookup_error <= 1e-5,
+        "forward_ok": same_pack and t_error <= 1e-5 and same_parts and parts_error <= 1e-5 and lookup_error <= 1e-5
+        and all(close(x, y, 1e-5, 1e-4) for x, y in zip(b["out"], a["out"])),
         "grad_max_scaled": grads, "grad_ok": all(v <= 1e-4 for v in grads.values()),
     }
 

@@ -91,7 +91,6 @@ class _Samples(NamedTuple):
     delta: Tensor  # [S]
     points: Tensor  # [S, 3] in the space of the sample's part
     part: Tensor  # [S] index of the part
-    blocks: tuple[tuple[Tensor, Tensor], ...] | None = None  # per part: (where its samples are [S_k], their points)
 
     def subset(self, keep: Tensor, rays: int, rows: Tensor | None = None) -> "_Samples":
         """The samples where `keep`, packed for `rays` rays; `rows` [R'] (increasing) renumbers ray r as rows[r]."""
@@ -125,12 +124,8 @@ def _evaluate(parts: list[_Part], samples: _Samples, density_only: bool, head_fl
     density = samples.t.new_zeros(n)
     colour = None if density_only else samples.t.new_zeros(n, 3 + head_flag)
     for k, part in enumerate(parts):
-        if samples.blocks is not None:
-            mine, points = samples.blocks[k]
-        else:
-            mine = torch.nonzero(samples.part == k, as_tuple=True)[0]
-            points = samples.points[mine]
-        d, c = _chunked(part.field, points, density_only)
+        mine = torch.nonzero(samples.part == k, as_tuple=True)[0]
+        d, c = _chunked(part.field, samples.points[mine], density_only)
         density.index_copy_(0, mine, d)
         if not density_only:
             colour[:, :3].index_copy_(0, mine, c)
@@ -290,12 +285,7 @@ class NerfAvatar(AvatarModel):
         sample starts [P, R] (BIG: none left)."""
         out = march_parts(origins, dirs, [p.grid for p in parts], [p.box for p in parts], self.step, near=NEAR_CM,
                           t_start=starts, t_stop=stops, max_samples=samples)
-        blocks = []
-        for k in range(len(parts)):
-            mine = torch.nonzero(out.parts == k, as_tuple=True)[0]
-            blocks.append((mine, out.points[mine]))
-        return (_Samples(out.offsets, out.ray_ids, out.t_begin, out.t_end - out.t_begin, out.points, out.parts, tuple(blocks)),
-                out.t_next)
+        return _Samples(out.offsets, out.ray_ids, out.t_begin, out.t_end - out.t_begin, out.points, out.parts), out.t_next
 
     @torch.no_grad()
     def _rounds(self, parts: list[_Part], rays: int, colour: bool):
