@@ -156,8 +156,12 @@ def _centres(grid: OccupancyGrid) -> Tensor:
     return cell_centres(grid.box_min, grid.box_max, grid.resolution, grid.density.device)
 
 
+def _eval_chunk(device: torch.device) -> int:
+    return EVAL_CHUNK_CPU if device.type == "cpu" else EVAL_CHUNK
+
+
 def _chunked(fn, points: Tensor, density_only: bool):
-    chunk = EVAL_CHUNK_CPU if points.device.type == "cpu" else EVAL_CHUNK
+    chunk = _eval_chunk(points.device)
     if torch.is_grad_enabled() or len(points) <= chunk:
         return fn(points, density_only)
     parts = [fn(points[i:i + chunk], density_only) for i in range(0, len(points), chunk)]
@@ -418,5 +422,6 @@ class OccupancyStrategy(TrainingStrategy):
         condition = model.head_field.condition(self.data.motion[index])
         pose = head_pose_features(self.data.head_pose[index], model.rest_pose)
         signal = self.data.torso[index]
-        model.head_grid.update(lambda p: model.head_field(p, condition, True)[0], generator)
-        model.torso_grid.update(lambda p: model.torso_field(p, pose, signal, True)[0], generator)
+        chunk = _eval_chunk(signal.device)
+        model.head_grid.update(lambda p: model.head_field(p, condition, True)[0], generator, chunk=chunk)
+        model.torso_grid.update(lambda p: model.torso_field(p, pose, signal, True)[0], generator, chunk=chunk)

@@ -67,6 +67,25 @@ def test_occupancy_mask_follows_every_change_of_the_grid():
     grid.allowed[0] = False
     assert int(grid.occupied(1.0).sum()) == 8**3 - 64
 
+
+def test_an_update_measures_the_allowed_cells_only():
+    """Each allowed cell is measured at a point inside it; a cell that is not allowed holds nothing afterwards,
+    whatever the field says there, and its neighbours stay occupied only by their own density."""
+    grid = OccupancyGrid((-1.0, -1.0, -1.0), (1.0, 1.0, 1.0), 8)
+    grid.allowed[:, :, 4:] = False  # x >= 0 is off limits
+    asked = []
+
+    def density(p):
+        asked.append(p)
+        return torch.full((len(p),), 10.0)
+
+    grid.update(density, torch.Generator().manual_seed(0), chunk=37)
+    points = torch.cat(asked)
+    assert len(points) == 8**3 // 2 and bool((points[:, 0] < 0).all())
+    assert bool((grid.cells_of(points).sort().values == torch.nonzero(grid.allowed.reshape(-1))[:, 0]).all())
+    assert bool((grid.density[:, :, 4:] == 0).all()) and bool((grid.density[:, :, :4] == 10).all())
+    assert int(grid.occupied(1.0).sum()) == 8**3 // 2
+
 @pytest.fixture(scope="module")
 def nerf_model(sample_avatar):
     from avatar.data.avatar_data import AvatarData
