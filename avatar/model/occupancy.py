@@ -70,7 +70,8 @@ class OccupancyGrid(nn.Module):
         ijk = torch.stack([cells % g, cells // g % g, cells // (g * g)], -1).float()
         jitter = torch.rand(ijk.shape, generator=generator).to(flat.device)
         points = lo + (ijk + jitter) * cell
-        measured = torch.cat([density_fn(points[i:i + chunk]) for i in range(0, len(points), chunk)]).float()
+        calls = [density_fn(points[i:i + chunk]) for i in range(0, len(points), chunk)]
+        measured = (torch.cat(calls) if calls else points.new_zeros(0)).float()
         previous = flat[cells]
         kept = torch.where(previous < 0, measured, torch.maximum(previous * decay, measured))
         flat.copy_(torch.zeros_like(flat).index_copy_(0, cells, kept))

@@ -85,6 +85,9 @@ def test_an_update_measures_the_allowed_cells_only():
     assert bool((grid.cells_of(points).sort().values == torch.nonzero(grid.allowed.reshape(-1))[:, 0]).all())
     assert bool((grid.density[:, :, 4:] == 0).all()) and bool((grid.density[:, :, :4] == 10).all())
     assert int(grid.occupied(1.0).sum()) == 8**3 // 2
+    grid.allowed.fill_(False)  # nothing allowed: nothing asked, nothing kept
+    grid.update(density, torch.Generator().manual_seed(0))
+    assert len(torch.cat(asked)) == 8**3 // 2 and not bool(grid.density.any())
 
 @pytest.fixture(scope="module")
 def nerf_model(sample_avatar):
