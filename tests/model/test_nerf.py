@@ -89,6 +89,7 @@ def test_an_update_measures_the_allowed_cells_only():
     grid.update(density, torch.Generator().manual_seed(0))
     assert len(torch.cat(asked)) == 8**3 // 2 and not bool(grid.density.any())
 
+
 @pytest.fixture(scope="module")
 def nerf_model(sample_avatar):
     from avatar.data.avatar_data import AvatarData
