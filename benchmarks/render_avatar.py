@@ -65,10 +65,7 @@ def measure(folder: Path, size: int, device, frames: int = 100) -> dict:
            "bytes_on_disk": (avatar_folder.model / WEIGHTS).stat().st_size,
            "model_ms": {name: round(ms, 1) for name, ms in timings.items()}}
     if hasattr(model, "flops_per_sample"):
-        from avatar.model.field_precision import no_grad_dtype
-
         out["flops_per_sample"] = model.flops_per_sample()
-        out["field_precision"] = str(no_grad_dtype(device)).removeprefix("torch.")
     return out
 
 
@@ -89,7 +86,7 @@ def main() -> None:
             "fps_512": at_512["fps"],
             "fps_512_blocks": at_512["fps_blocks"],
             "ms_per_frame_512": at_512["ms_per_frame"],
-            **{k: at_512[k] for k in ("kind", "sizes", "bytes_on_disk", "flops_per_sample", "field_precision", "model_ms") if k in at_512},
+            **{k: at_512[k] for k in ("kind", "sizes", "bytes_on_disk", "flops_per_sample", "model_ms") if k in at_512},
             "device": str(device),
             "threads": os.cpu_count(),
         }

@@ -19,7 +19,6 @@ import torch
 from torch import Tensor
 
 from avatar.camera import Camera
-from avatar.model.field_precision import fast_fields
 from avatar.model.fields import head_pose_features
 from avatar.model.interface import PARTS, AvatarModel, Rendered, TrainingStrategy
 from avatar.model.nerf_fields import ExpressionWarp, HeadNerfField, TorsoNerfField, cell_centres
@@ -162,14 +161,10 @@ def _eval_chunk(device: torch.device) -> int:
 
 
 def _chunked(fn, points: Tensor, density_only: bool):
-    """`fn` on `points` in the device's chunks when no gradient is taken (then in `fast_fields` precision)."""
     chunk = _eval_chunk(points.device)
-    if torch.is_grad_enabled():
+    if torch.is_grad_enabled() or len(points) <= chunk:
         return fn(points, density_only)
-    with fast_fields(points.device):
-        if len(points) <= chunk:
-            return fn(points, density_only)
-        parts = [fn(points[i:i + chunk], density_only) for i in range(0, len(points), chunk)]
+    parts = [fn(points[i:i + chunk], density_only) for i in range(0, len(points), chunk)]
     density = torch.cat([p[0] for p in parts])
     return density, None if density_only else torch.cat([p[1] for p in parts])
 
@@ -428,6 +423,5 @@ class OccupancyStrategy(TrainingStrategy):
         pose = head_pose_features(self.data.head_pose[index], model.rest_pose)
         signal = self.data.torso[index]
         chunk = _eval_chunk(signal.device)
-        with fast_fields(signal.device):
-            model.head_grid.update(lambda p: model.head_field(p, condition, True)[0], generator, chunk=chunk)
-            model.torso_grid.update(lambda p: model.torso_field(p, pose, signal, True)[0], generator, chunk=chunk)
+        model.head_grid.update(lambda p: model.head_field(p, condition, True)[0], generator, chunk=chunk)
+        model.torso_grid.update(lambda p: model.torso_field(p, pose, signal, True)[0], generator, chunk=chunk)

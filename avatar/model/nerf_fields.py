@@ -114,11 +114,10 @@ class _EncodedField(nn.Module):
         """First layer's pre-activation [N, width] -> (density [N], colour [N, 3] or None)."""
         out = self.hidden(F.relu(first))
         out = F.relu(out, inplace=True)
-        # float(): under bfloat16 autocast (`field_precision`) the products come out in bfloat16.
         if density_only:
-            raw = (out @ self.out.weight[0]).float() + self.out.bias[0]
+            raw = out @ self.out.weight[0] + self.out.bias[0]
             return F.softplus(raw + DENSITY_SHIFT), None
-        raw = self.out(out).float()
+        raw = self.out(out)
         return F.softplus(raw[:, 0] + DENSITY_SHIFT), torch.sigmoid(raw[:, 1:])
 
     def flops(self) -> int:
