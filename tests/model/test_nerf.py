@@ -245,8 +245,8 @@ def test_only_the_parts_asked_for_are_rendered(nerf_model):
 
 
 def test_nerf_recipe_trains_a_few_steps(nerf_model):
-    """The quality recipe's settings (stages, learning rate, patches at the processed size) run; the losses
-    are finite and the fields change."""
+    """The quality recipe's settings (stages, learning rate, patches at the processed size, the tables' own Adam
+    beta2) run; the losses are finite and the fields change."""
     from avatar.train.fit import AvatarFit
 
     _, data = nerf_model
@@ -258,6 +258,9 @@ def test_nerf_recipe_trains_a_few_steps(nerf_model):
     before = model.head_field.tables.detach().clone()
     task = AvatarFit(data, model, cfg.train, cfg.model)
     assert task.patch == NerfAvatar.patch_size
+    betas = {group["name"]: group["betas"] for group in task.optimizer.param_groups}
+    assert betas["head_field.tables"] == betas["torso_field.tables"] == (0.9, 0.99)
+    assert betas["head_field.mlp"] == betas["torso_field.mlp"] == (0.9, 0.999)
     scalars = [task.train_step(step) for step in range(3)]
     assert all(torch.isfinite(torch.tensor(s["loss"])) for s in scalars)
     assert not torch.equal(before, model.head_field.tables.detach())
