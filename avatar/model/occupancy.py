@@ -72,7 +72,7 @@ class OccupancyGrid(nn.Module):
         measured = (torch.cat(calls) if calls else points.new_zeros(0)).float()
         previous = flat[cells]
         kept = torch.where(previous < 0, measured, torch.maximum(previous * decay, measured))
-        flat.copy_(torch.zeros_like(flat).index_copy_(0, cells, kept))
+        flat.zero_().index_copy_(0, cells, kept)  # `previous` is a copy: zeroing first is safe
 
     @torch.no_grad()
     def record(self, points: Tensor, weights: Tensor) -> None:
