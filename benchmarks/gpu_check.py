@@ -184,8 +184,8 @@ def check_deform(report: dict) -> None:
 
 def check_volume(report: dict) -> None:
     """march_rays and march_parts (exact sample sets), composite (forward and gradients of colour, opacity and
-    weights) and lookup_volume on CUDA against the CPU kernels."""
-    from avatar.ops import composite, lookup_volume, march_parts, march_rays
+    weights), lookup_volume and the fused field layers (field_mlp) on CUDA against the CPU kernels."""
+    from avatar.ops import FieldLayers, composite, field_mlp, lookup_volume, march_parts, march_rays
 
     g = torch.Generator().manual_seed(7)
     n = 4000 // Target.scale
@@ -228,12 +228,20 @@ def check_volume(report: dict) -> None:
     with torch.no_grad(), Target.ops():
         looked_up = lookup_volume(volume.to(Target.device), points.to(Target.device), *box)
     lookup_error = abs_error(looked_up, lookup_volume(volume, points, *box))
+    # The head field's layers: 60 features, 48 wide, three gated region vectors.
+    features = torch.randn(n, 60, generator=g)
+    layers = FieldLayers(*(torch.randn(*shape, generator=g) * 0.3 for shape in
+                           ((51, 60), (51,), (3, 48), (48, 48), (48,), (4, 48), (4,))))
+    with torch.no_grad(), Target.ops():
+        on_device = field_mlp(features.to(Target.device), FieldLayers(*(t.to(Target.device) for t in layers)), -2.0)
+    field_error = max(abs_error(x, y) for x, y in zip(on_device, field_mlp(features, layers, -2.0)))
     report["volume"] = {
         "samples": s, "same_samples": same_pack, "t_max_abs": t_error,
         "parts_samples": len(both[0].ray_ids), "parts_same_samples": same_parts, "parts_max_abs": parts_error,
         "forward_max_abs": max(abs_error(x, y) for x, y in zip(b["out"], a["out"])),
-        "lookup_max_abs": lookup_error,
+        "lookup_max_abs": lookup_error, "field_mlp_max_abs": field_error,
         "forward_ok": same_pack and t_error <= 1e-5 and same_parts and parts_error <= 1e-5 and lookup_error <= 1e-5
+        and field_error <= 1e-4
         and all(close(x, y, 1e-5, 1e-4) for x, y in zip(b["out"], a["out"])),
         "grad_max_scaled": grads, "grad_ok": all(v <= 1e-4 for v in grads.values()),
     }

@@ -22,11 +22,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avatar.model.fields import TORSO_INPUTS, TorsoField, torso_image_shift
-from avatar.ops import HashTriplaneSpec, hash_triplane_encode, lookup_volume
+from avatar.ops import FieldLayers, HashTriplaneSpec, field_mlp, hash_triplane_encode, lookup_volume
 
 CPU = torch.device("cpu")  # where the fields are built (`build` moves the avatar to its device)
 DENSITY_SHIFT = -2.0  # softplus(-2) = 0.13 per cm: a fresh field is a faint fog the losses carve
@@ -107,18 +106,17 @@ class _EncodedField(nn.Module):
         self.out = nn.Linear(width, 4)
         nn.init.zeros_(self.out.bias)
 
+    @property
+    def width(self) -> int:
+        return self.hidden.in_features
+
     def encode(self, points: Tensor) -> Tensor:
         return hash_triplane_encode(points, self.tables, self.resolutions, self.box_min, self.box_max)
 
-    def decode(self, first: Tensor, density_only: bool = False) -> tuple[Tensor, Tensor | None]:
-        """First layer's pre-activation [N, width] -> (density [N], colour [N, 3] or None)."""
-        out = self.hidden(F.relu(first))
-        out = F.relu(out, inplace=True)
-        if density_only:
-            raw = out @ self.out.weight[0] + self.out.bias[0]
-            return F.softplus(raw + DENSITY_SHIFT), None
-        raw = self.out(out)
-        return F.softplus(raw[:, 0] + DENSITY_SHIFT), torch.sigmoid(raw[:, 1:])
+    def layers(self, w_in: Tensor, b_in: Tensor, vectors: Tensor) -> FieldLayers:
+        """The layers after the encoding: `w_in`, `b_in` the first layer's rows (the position layer and any gates'),
+        `vectors` the rows the gates weigh into it ([0, width]: none)."""
+        return FieldLayers(w_in, b_in, vectors, self.hidden.weight, self.hidden.bias, self.out.weight, self.out.bias)
 
     def flops(self) -> int:
         """Multiply-adds x 2 of one sample's forward pass, encoding interpolation included (4 corners per
@@ -155,14 +153,11 @@ class HeadNerfField(_EncodedField):
         return points - lookup_volume(condition.warp, points, self.box_min, self.box_max)
 
     def forward(self, points: Tensor, condition: HeadCondition, density_only: bool = False):
-        features = self.encode(self.canonical(points, condition))
-        # The position layer and the gate as one product: the features are a transposed view (see
-        # `hash_triplane_encode`), and a 3-output layer on it alone cost more than the rest of the field.
-        width = self.position_in.out_features
-        both = F.linear(features, torch.cat([self.position_in.weight, self.gate.weight]),
-                        torch.cat([self.position_in.bias, self.gate.bias]))
-        first = torch.addmm(both[:, :width], torch.sigmoid(both[:, width:]), condition.vectors)
-        return self.decode(first, density_only)
+        # The position layer and the gates as one first layer: one product in the torch twin (a 3-output layer
+        # alone on the encoding's transposed view cost more than the rest of the field), one pass in the kernel.
+        layers = self.layers(torch.cat([self.position_in.weight, self.gate.weight]),
+                             torch.cat([self.position_in.bias, self.gate.bias]), condition.vectors)
+        return field_mlp(self.encode(self.canonical(points, condition)), layers, DENSITY_SHIFT, density_only)
 
     def flops(self) -> int:
         width = self.hidden.in_features
@@ -209,7 +204,8 @@ class TorsoNerfField(_EncodedField):
 
     def forward(self, points: Tensor, pose: Tensor | None, torso: Tensor | None, density_only: bool = False,
                 volume: Tensor | None = None):
-        return self.decode(self.position_in(self.encode(self.canonical(points, pose, torso, volume))), density_only)
+        layers = self.layers(self.position_in.weight, self.position_in.bias, self.position_in.weight.new_zeros(0, self.width))
+        return field_mlp(self.encode(self.canonical(points, pose, torso, volume)), layers, DENSITY_SHIFT, density_only)
 
     def flops(self) -> int:
         warp = sum(2 * layer.in_features * layer.out_features for layer in self.warp.layers if isinstance(layer, nn.Linear))

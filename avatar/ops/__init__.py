@@ -1,5 +1,6 @@
 """Differentiable compute kernels: Gaussian rasterisation, hash-grid triplane encoding, fused Gaussian
-deformation and volume rendering (ray marching through an occupancy grid, compositing, volume lookups).
+deformation, volume rendering (ray marching through an occupancy grid, compositing, volume lookups) and the NeRF
+fields' layers (fused for rendering).
 
 Each op is a public function with its shapes documented, backed by the compiled kernels of
 `cuda_ext/` (built on first use, never at import) and by a pure-torch twin it is tested against.
@@ -7,6 +8,7 @@ See :mod:`avatar.ops._backend` for how the implementation is chosen.
 """
 from avatar.ops._backend import BACKENDS, get_default_backend, set_default_backend
 from avatar.ops.deform import DeformedGaussians, deform_gaussians
+from avatar.ops.field_mlp import FieldLayers, field_mlp
 from avatar.ops.hash_triplane import HashTriplaneSpec, hash_triplane_encode
 from avatar.ops.rasterize import RasterOutput, blend_gaussians, project_gaussians, rasterize_gaussians
 from avatar.ops.volume import Composite, PartSamples, RaySamples, composite, lookup_volume, march_parts, march_rays
@@ -15,6 +17,7 @@ __all__ = [
     "BACKENDS",
     "Composite",
     "DeformedGaussians",
+    "FieldLayers",
     "HashTriplaneSpec",
     "PartSamples",
     "RasterOutput",
@@ -23,6 +26,7 @@ __all__ = [
     "blend_gaussians",
     "composite",
     "deform_gaussians",
+    "field_mlp",
     "get_default_backend",
     "hash_triplane_encode",
     "lookup_volume",
@@ -42,7 +46,7 @@ def backend_report() -> dict[str, str]:
 
     default = get_default_backend()
     ops = ("rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "march_parts", "composite",
-           "lookup_volume")
+           "lookup_volume", "field_mlp")
     if default == "torch":
         return {op: "torch reference (selected by AVATAR_OPS_BACKEND / set_default_backend)" for op in ops}
     status = _extension.status()

@@ -39,8 +39,9 @@ CPU_SOURCES = (
     "deform_cpu.cpp",
     "bindings_volume.cpp",
     "volume_cpu.cpp",
+    "field_mlp_cpu.cpp",
 )
-CUDA_SOURCES = ("hash_triplane_cuda.cu", "deform_cuda.cu", "volume_cuda.cu")
+CUDA_SOURCES = ("hash_triplane_cuda.cu", "deform_cuda.cu", "volume_cuda.cu", "field_mlp_cuda.cu")
 # -march=native is safe because the cache key includes the CPU model and its feature flags.
 CXX_FLAGS = ("-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-Wno-psabi")
 CUDA_FLAGS = ("-O3",)  # no fast-math: GPU results should match the CPU kernels

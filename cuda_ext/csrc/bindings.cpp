@@ -3,7 +3,7 @@
 #include "bindings.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-    m.doc() = "avatar compute kernels: Gaussian rasteriser (CPU), hash-grid triplane, Gaussian deformation, volume rendering";
+    m.doc() = "avatar compute kernels: Gaussian rasteriser (CPU), hash-grid triplane, NeRF field layers, Gaussian deformation, volume rendering";
     m.attr("with_cuda") =
 #ifdef AVATAR_WITH_CUDA
         true;
@@ -16,6 +16,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("blend_bwd", &avatar::bind::blend_bwd);
     m.def("hash_triplane_fwd", &avatar::bind::hash_triplane_fwd);
     m.def("hash_triplane_bwd", &avatar::bind::hash_triplane_bwd);
+    m.def("field_mlp_fwd", &avatar::bind::field_mlp_fwd);
     m.def("deform_fwd", &avatar::bind::deform_fwd);
     m.def("deform_bwd", &avatar::bind::deform_bwd);
     m.def("march_rays", &avatar::bind::march_rays);

@@ -54,6 +54,9 @@ Tensor hash_triplane_fwd(Tensor points, Tensor tables, std::vector<int64_t> reso
 std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<int64_t> resolutions,
                                       std::vector<double> box_min, std::vector<double> box_max, Tensor v_out,
                                       bool need_tables, bool need_points, int64_t stream);
+std::vector<Tensor> field_mlp_fwd(Tensor features, Tensor w_in, Tensor b_in, Tensor vectors, Tensor w_hidden,
+                                  Tensor b_hidden, Tensor w_out, Tensor b_out, double density_shift, bool density_only,
+                                  int64_t stream);
 std::vector<Tensor> deform_fwd(Tensor means, Tensor quats, Tensor log_scales, Tensor d_means, Tensor d_quats,
                                Tensor d_log_scales, Tensor rotation, Tensor translation, Tensor pose_quat,
                                int64_t stream);

@@ -1,4 +1,5 @@
-// Bindings of the hash-grid triplane encoding and the fused Gaussian deformation (CPU loops or CUDA launchers).
+// Bindings of the hash-grid triplane encoding, the NeRF fields' layers and the fused Gaussian deformation (CPU loops
+// or CUDA launchers).
 #include "bindings.h"
 #include "buffer_pool.h"
 #include "cpu_ops.h"
@@ -96,6 +97,47 @@ std::vector<Tensor> hash_triplane_bwd(Tensor points, Tensor tables, std::vector<
     avatar::cpu::hash_triplane_backward(n, points.data_ptr<float>(), tables.data_ptr<float>(), p,
                                         v_major.data_ptr<float>(), vt, vp, threads());
     return {v_tables, v_points};
+}
+
+// features [N, inputs], any strides (the CPU encoding's transposed view is read in place); layers as field_mlp.h
+// names them; vectors [groups, width] ([0, width]: no gate). Returns density [N] and colour [N, 3] (empty when
+// density_only).
+std::vector<Tensor> field_mlp_fwd(Tensor features, Tensor w_in, Tensor b_in, Tensor vectors, Tensor w_hidden,
+                                  Tensor b_hidden, Tensor w_out, Tensor b_out, double density_shift, bool density_only,
+                                  int64_t stream) {
+    TORCH_CHECK(features.scalar_type() == at::kFloat && features.dim() == 2, "features must be a float32 [N, inputs]");
+    for (auto* t : {&w_in, &b_in, &vectors, &w_hidden, &b_hidden, &w_out, &b_out}) check(*t, "field layer");
+    TORCH_CHECK(w_in.dim() == 2 && vectors.dim() == 2 && w_hidden.dim() == 2 && w_out.dim() == 2,
+                "w_in, vectors, w_hidden and w_out are matrices");
+    const int64_t n = features.size(0), inputs = features.size(1), groups = vectors.size(0), width = w_hidden.size(0);
+    TORCH_CHECK(inputs >= 1 && inputs <= avatar::kFieldMaxInputs, "features per point must be in [1, ",
+                avatar::kFieldMaxInputs, "]");
+    TORCH_CHECK(width >= 1 && width <= avatar::kFieldMaxWidth, "width must be in [1, ", avatar::kFieldMaxWidth, "]");
+    TORCH_CHECK(groups <= avatar::kFieldMaxGroups, "at most ", avatar::kFieldMaxGroups, " groups");
+    TORCH_CHECK(w_in.size(0) == width + groups && w_in.size(1) == inputs && b_in.numel() == width + groups,
+                "w_in must be [width + groups, inputs] and b_in [width + groups]");
+    TORCH_CHECK(groups == 0 || vectors.size(1) == width, "vectors must be [groups, width]");
+    TORCH_CHECK(w_hidden.size(1) == width && b_hidden.numel() == width, "w_hidden must be [width, width], b_hidden [width]");
+    TORCH_CHECK(w_out.size(0) == 4 && w_out.size(1) == width && b_out.numel() == 4, "w_out must be [4, width], b_out [4]");
+    avatar::FieldMlpParams p{(int)inputs, (int)width, (int)groups, (float)density_shift, density_only,
+                             w_in.data_ptr<float>(), b_in.data_ptr<float>(), vectors.data_ptr<float>(),
+                             w_hidden.data_ptr<float>(), b_hidden.data_ptr<float>(), w_out.data_ptr<float>(),
+                             b_out.data_ptr<float>()};
+    const avatar::FieldInputs x{features.data_ptr<float>(), features.stride(0), features.stride(1)};
+    Tensor density = torch::empty({n}, features.options());
+    Tensor colour = torch::empty({density_only ? 0 : n, 3}, features.options());
+    float* c = density_only ? nullptr : colour.data_ptr<float>();
+    if (features.is_cuda()) {
+#ifdef AVATAR_WITH_CUDA
+        avatar::cuda::field_mlp_forward(n, x, p, density.data_ptr<float>(), c, as_stream(stream));
+        return {density, colour};
+#else
+        TORCH_CHECK(false, "this build of the avatar kernels has no CUDA support");
+#endif
+    }
+    TORCH_CHECK(features.device().is_cpu(), "features must be on the CPU");
+    avatar::cpu::field_mlp_forward(n, x, p, density.data_ptr<float>(), c, threads());
+    return {density, colour};
 }
 
 avatar::RigidPose make_pose(const Tensor& rotation, const Tensor& translation, const Tensor& pose_quat) {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "deform.h"
+#include "field_mlp.h"
 #include "hash_triplane.h"
 #include "volume.h"
 
@@ -53,6 +54,11 @@ void composite_forward(int64_t n, const int64_t* offsets, const float* sigma, co
 void composite_backward(int64_t n, const int64_t* offsets, const float* sigma, const float* delta,
                         const float* color, int channels, const float* out, const float* opacity, const float* v_out,
                         const float* v_opacity, float* v_sigma, float* v_color, int nthreads);
+
+// The NeRF fields' layers (field_mlp.h): features (FieldInputs) -> density [N], colour [N, 3] (not
+// written when p.density_only).
+void field_mlp_forward(int64_t n, const FieldInputs& features, const FieldMlpParams& p, float* density, float* colour,
+                       int nthreads);
 
 // volume [C, res, res, res] at points [N, 3] -> out [N, C].
 void lookup_volume(int64_t n, const float* points, const float* volume, const LookupParams& v, float* out, int nthreads);

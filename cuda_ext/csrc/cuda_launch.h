@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "deform.h"
+#include "field_mlp.h"
 #include "hash_triplane.h"
 #include "volume.h"
 
@@ -19,6 +20,10 @@ void hash_triplane_forward(int64_t n, const float* points, const float* tables, 
 // v_tables (zeroed) and v_points (zeroed) accumulate atomically; either may be null.
 void hash_triplane_backward(int64_t n, const float* points, const float* tables, const HashTriplaneParams& p,
                             const float* v_out, float* v_tables, float* v_points, void* stream);
+
+// features (FieldInputs) -> density [N], colour [N, 3] (null when p.density_only).
+void field_mlp_forward(int64_t n, const FieldInputs& features, const FieldMlpParams& p, float* density, float* colour,
+                       void* stream);
 
 void deform_forward(int64_t n, const float* means, const float* quats, const float* log_scales,
                     const float* d_means, const float* d_quats, const float* d_log_scales, const RigidPose& pose,

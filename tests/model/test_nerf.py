@@ -10,7 +10,7 @@ import torch
 from avatar.config import load_config
 from avatar.model.interface import PARTS
 from avatar.model.nerf_avatar import RENDER_DARK
-from avatar.model.occupancy import OccupancyGrid
+from avatar.model.occupancy import OccupancyGrid, dilate
 
 CPU = torch.device("cpu")
 
@@ -48,6 +48,16 @@ def test_occupancy_grid_never_culls_a_dense_cell():
     visible = grid.visible(threshold=1.0, margin=0).reshape(-1)
     assert int(visible.sum()) == 1 and bool(visible[grid.cells_of(torch.tensor([[0.0, 0.0, -0.45]]))].all())
 
+
+
+@pytest.mark.parametrize("cells", [0, 1, 2])
+def test_dilate_grows_a_mask_by_a_cube_of_cells(cells):
+    """The same cells as a 3-d max pool of the cube's size (zero padding), for sparse, dense and tiny grids."""
+    g = torch.Generator().manual_seed(cells)
+    for res, fill in ((1, 0.5), (2, 0.3), (9, 0.01), (16, 0.05), (16, 0.5)):
+        mask = torch.rand(res, res, res, generator=g) < fill
+        pooled = torch.nn.functional.max_pool3d(mask.float()[None, None], 2 * cells + 1, stride=1, padding=cells)[0, 0] > 0
+        assert torch.equal(dilate(mask, cells), pooled), (res, fill)
 
 
 def test_occupancy_mask_follows_every_change_of_the_grid():

@@ -39,7 +39,7 @@ def test_import_builds_nothing(tmp_path):
 def test_backend_report_names_every_op():
     report = ops.backend_report()
     assert set(report) == {"rasterize_gaussians", "hash_triplane_encode", "deform_gaussians", "march_rays", "march_parts",
-                          "composite", "lookup_volume"}
+                          "composite", "lookup_volume", "field_mlp"}
     assert all(isinstance(v, str) and v for v in report.values())
 
 
