@@ -1,5 +1,5 @@
-// CPU loop over field_mlp.h: sixteen points per vector with AVX-512 (every weight a broadcast, every
-// activation one register of sixteen points), one at a time elsewhere and for the tail.
+// CPU loop over field_mlp.h: sixteen points per vector (every weight a broadcast, every activation one vector of
+// sixteen points), one at a time for the tail.
 #include "cpu_ops.h"
 #include "field_mlp.h"
 #include "simd.h"
@@ -8,21 +8,27 @@
 
 namespace avatar {
 
-#if defined(AVATAR_SIMD_AVX512)
+// Sixteen points a vector whichever implementation simd.h picked (AVX-512 registers, or AVX2 / SSE pairs through
+// the compiler's vector extensions: the same loop, not a scalar one, on CPUs without AVX-512).
 template <>
 struct MlpLanes<simd::vfloat> {
-    static AVATAR_SIMD_INLINE simd::vfloat splat(float x) { return _mm512_set1_ps(x); }
-    static AVATAR_SIMD_INLINE simd::vfloat fma(simd::vfloat a, simd::vfloat b, simd::vfloat c) { return _mm512_fmadd_ps(a, b, c); }
-    static AVATAR_SIMD_INLINE simd::vfloat relu(simd::vfloat x) { return _mm512_max_ps(x, _mm512_setzero_ps()); }
+    static AVATAR_SIMD_INLINE simd::vfloat splat(float x) { return simd::splat(x); }
+    static AVATAR_SIMD_INLINE simd::vfloat fma(simd::vfloat a, simd::vfloat b, simd::vfloat c) {
+#if defined(AVATAR_SIMD_AVX512)
+        return _mm512_fmadd_ps(a, b, c);
+#else
+        return a * b + c;
+#endif
+    }
+    static AVATAR_SIMD_INLINE simd::vfloat relu(simd::vfloat x) { return simd::vmax(x, simd::splat(0.f)); }
     static AVATAR_SIMD_INLINE simd::vfloat sigmoid(simd::vfloat x) {
         return simd::reciprocal(simd::splat(1.f) + simd::fast_exp(simd::splat(0.f) - x));
     }
     static AVATAR_SIMD_INLINE simd::vfloat softplus(simd::vfloat x) {
-        const simd::vfloat negative_abs = _mm512_min_ps(x, simd::splat(0.f) - x);
+        const simd::vfloat negative_abs = simd::vmin(x, simd::splat(0.f) - x);
         return simd::vmax(x, simd::splat(0.f)) + simd::fast_log(simd::splat(1.f) + simd::fast_exp(negative_abs));
     }
 };
-#endif
 
 namespace cpu {
 
@@ -39,7 +45,6 @@ void field_mlp_forward(int64_t n, const FieldInputs& features, const FieldMlpPar
     for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
         const int64_t i1 = i0 + kChunk < n ? i0 + kChunk : n;
         int64_t i = i0;
-#if defined(AVATAR_SIMD_AVX512)
         for (; i + simd::kLanes <= i1; i += simd::kLanes) {
             simd::vfloat x[kFieldMaxInputs], d, c[3];
             if (features.point_stride == 1) {
@@ -60,7 +65,6 @@ void field_mlp_forward(int64_t n, const FieldInputs& features, const FieldMlpPar
                     for (int ch = 0; ch < 3; ++ch) colour[3 * (i + l) + ch] = lanes[ch][l];
             }
         }
-#endif
         for (; i < i1; ++i) {
             float x[kFieldMaxInputs], c[3];
             for (int k = 0; k < p.inputs; ++k) x[k] = at(features, i, k);
