@@ -353,10 +353,13 @@ class NerfAvatar(AvatarModel):
             return NerfRendered(image=plate.expand(rays, 3).reshape(h, w, 3), alpha=plate.new_zeros(h, w),
                                 head=plate.new_zeros(h, w) if training else None, samples={})
         if not training:
+            cells_from = time.perf_counter()
             if grids.head_cells is not None:
                 for piece in pieces:
                     piece.grid = self._frame_grid(piece, grids.head_cells if piece.name == "head" else grids.torso_cells)
+            cells_ms = 1e3 * (time.perf_counter() - cells_from)
             colour, opacity, _, timings = self._rounds(pieces, rays, colour=True)
+            timings["cells"] = cells_ms
             image = torch.addcmul(colour, (1 - opacity)[:, None], plate)
             timings["total"] = 1e3 * (time.perf_counter() - start)
             return NerfRendered(image=image.reshape(h, w, 3), alpha=opacity.reshape(h, w), head=None, samples={},

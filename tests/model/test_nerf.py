@@ -137,7 +137,7 @@ def test_inference_rounds_match_the_training_pass_and_gradients_reach_both_field
     with torch.no_grad():
         fast = model.render(*args, torso=data.torso[i], prepared=grids)
     trained = model.render(*args, torso=data.torso[i], prepared=grids)
-    assert fast.head is None and {"march", "fields", "composite", "total"} <= fast.timings.keys()
+    assert fast.head is None and {"cells", "march", "fields", "composite", "total"} <= fast.timings.keys()
     # The render stops rays at RENDER_DARK and marches only the frame's own cells (`_frame_grid`, whose test
     # points can miss a faint patch of this untrained fog): a few pixels move by a few thousandths, and a ray that
     # stops leaves out at most RENDER_DARK of its light.
