@@ -1,5 +1,5 @@
-// The NeRF fields' layers after the encoding, for rendering (no gradients): the element math shared by the
-// CPU loops and the CUDA kernel.
+// The NeRF fields' layers after the encoding, wherever no gradient is taken (rendering, training's density-only
+// rounds, occupancy updates): the element math shared by the CPU loops and the CUDA kernel.
 //
 // One point's features x [inputs] go through
 //   first  = W_in x + b_in                                  [width + groups]
@@ -11,7 +11,8 @@
 // features[i * point_stride + k * feature_stride] (FieldInputs): the CPU encoding writes them feature-major.
 //
 // Written once over a lane type, like hash_triplane.h: float (one point: the CUDA threads and the CPU's scalar
-// tail) or sixteen points in one vector (the CPU's AVX-512 loop; its MlpLanes lives in field_mlp_cpu.cpp).
+// tail) or sixteen points in one vector (the CPU's loop, AVX-512 or AVX2 pairs; its MlpLanes lives in
+// field_mlp_cpu.cpp).
 #pragma once
 
 #include "common.h"

@@ -40,7 +40,7 @@ inline float at(const FieldInputs& f, int64_t i, int k) { return f.data[i * f.po
 
 void field_mlp_forward(int64_t n, const FieldInputs& features, const FieldMlpParams& p, float* density, float* colour,
                        int nthreads) {
-    constexpr int64_t kChunk = 1024;  // points per task: a few hundred tasks a frame spread evenly over the threads
+    constexpr int64_t kChunk = 1024;  // points per task: sixteen tasks in a render's call of 2^14 points
 #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1)
     for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
         const int64_t i1 = i0 + kChunk < n ? i0 + kChunk : n;
